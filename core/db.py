@@ -1,0 +1,201 @@
+"""Database engines, migrations and the PostgreSQL row-level-security guarantees.
+
+SQLite (embedded default) and PostgreSQL run the same migration history. On PostgreSQL,
+`migrate` connects as the schema owner, then enables and forces RLS with a `WITH CHECK`
+policy on every table that has `tenant_id`, and grants the app role plain DML; at start-up
+the app role is refused if it is a superuser, has BYPASSRLS, or owns tables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.table import Table
+
+from core import piccolo_conf
+
+os.environ.setdefault("PICCOLO_CONF", "core.piccolo_conf")
+
+TENANT_SETTING = "app.tenant_id"
+POLICY = "tenant_isolation"
+_POLICY_EXPR = f"tenant_id = NULLIF(current_setting('{TENANT_SETTING}', true), '')::uuid"
+
+
+class DatabaseError(Exception):
+    """The database is not usable as configured; the message names the setting."""
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.engine_type == "postgres"
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    """An engine for a `sqlite:///path` or `postgresql://...` URL."""
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteEngine(path=str(path), timeout=30)
+    engine = PostgresEngine(config={"dsn": url})
+    engine._xindai_pool_size = pool_size  # type: ignore[attr-defined]
+    return engine
+
+
+def _all_tables(cls: type[Table] = Table) -> list[type[Table]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_all_tables(sub))
+    return found
+
+
+def bind(engine: Engine, apps: list[str] | None = None) -> None:
+    """Make `engine` the one piccolo uses: for migrations and for every table class."""
+    piccolo_conf.DB = engine
+    if apps is not None:
+        from piccolo.conf.apps import AppRegistry
+
+        piccolo_conf.APP_REGISTRY = AppRegistry(apps=apps)
+    for table in _all_tables():
+        table._meta.db = engine
+
+
+async def open_engine(engine: Engine) -> None:
+    if is_postgres(engine):
+        size = getattr(engine, "_xindai_pool_size", 10)
+        await engine.start_connection_pool(min_size=1, max_size=size)
+    else:
+        await engine._run_in_new_connection("PRAGMA journal_mode=WAL")
+
+
+async def close_engine(engine: Engine) -> None:
+    if is_postgres(engine) and engine.pool:
+        await engine.close_connection_pool()
+
+
+async def fetch(engine: Engine, sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Run raw SQL (with `{}` placeholders) on `engine`, inside the current transaction if any."""
+    from piccolo.querystring import QueryString
+
+    return await engine.run_querystring(QueryString(sql, *args)) or []
+
+
+async def run_migrations(engine: Engine, apps: list[str]) -> list[str]:
+    """Apply every pending migration of `apps` on `engine`; returns the ids applied."""
+    from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
+    from piccolo.apps.migrations.tables import Migration
+
+    bind(engine, apps)
+    before = {r["name"] for r in await Migration.select(Migration.name).run()} \
+        if await Migration.table_exists().run() else set()
+    from piccolo.apps.migrations.commands.base import BaseMigrationManager
+
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        for app_name in BaseMigrationManager().get_sorted_app_names():
+            result = await ForwardsMigrationManager(app_name=app_name).run()
+            if not result.success:
+                raise DatabaseError(f"migration of {app_name} failed: {result.message}")
+    after = {r["name"] for r in await Migration.select(Migration.name).run()}
+    return sorted(after - before)
+
+
+async def tenant_tables(engine: Engine) -> list[str]:
+    """Names of the tables in the current schema that have a `tenant_id` column (PostgreSQL)."""
+    rows = await fetch(
+        engine,
+        "SELECT c.relname AS name FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' "
+        "AND NOT a.attisdropped "
+        "WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() ORDER BY 1",
+    )
+    return [r["name"] for r in rows]
+
+
+async def enforce_row_level_security(engine: Engine, app_role: str | None) -> list[str]:
+    """Enable and force RLS with a WITH CHECK policy on every tenant table; grant the app role.
+
+    Idempotent: re-running replaces the policy. Returns the tables covered.
+    """
+    tables = await tenant_tables(engine)
+    async with engine.transaction():
+        for name in tables:
+            await fetch(engine, f'ALTER TABLE "{name}" ENABLE ROW LEVEL SECURITY')
+            await fetch(engine, f'ALTER TABLE "{name}" FORCE ROW LEVEL SECURITY')
+            await fetch(engine, f'DROP POLICY IF EXISTS {POLICY} ON "{name}"')
+            await fetch(
+                engine,
+                f'CREATE POLICY {POLICY} ON "{name}" USING ({_POLICY_EXPR}) '
+                f"WITH CHECK ({_POLICY_EXPR})",
+            )
+        if app_role:
+            role = _quote_ident(app_role)
+            await fetch(engine, f"GRANT USAGE ON SCHEMA public TO {role}")
+            await fetch(
+                engine,
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+            )
+            await fetch(engine, f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+            await fetch(engine, f"REVOKE INSERT, UPDATE, DELETE ON migration FROM {role}")
+    return tables
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def role_of(url: str) -> str | None:
+    return urlparse(url).username if url.startswith("postgres") else None
+
+
+async def check_app_role(engine: Engine) -> None:
+    """Refuse to run as a role that would see every tenant's rows."""
+    if not is_postgres(engine):
+        return
+    rows = await fetch(
+        engine,
+        "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    )
+    role = rows[0]
+    if role["rolsuper"] or role["rolbypassrls"]:
+        raise DatabaseError(
+            f"XINDAI_DATABASE_URL: 角色 {role['rolname']} 是超级用户或可绕过行级安全，拒绝启动 / "
+            f"role {role['rolname']} is a superuser or has BYPASSRLS; refusing to start"
+        )
+    owned = await fetch(
+        engine,
+        "SELECT count(*) AS n FROM pg_tables WHERE tableowner = current_user "
+        "AND schemaname = current_schema()",
+    )
+    if owned[0]["n"]:
+        raise DatabaseError(
+            f"XINDAI_DATABASE_URL: 角色 {role['rolname']} 拥有数据表（表的所有者不受行级安全约束），"
+            f"请用 XINDAI_MIGRATE_DATABASE_URL 指定所有者角色 / role {role['rolname']} owns "
+            f"tables, and owners bypass row-level security: run migrations as another role "
+            f"with XINDAI_MIGRATE_DATABASE_URL"
+        )
+
+
+def raw_step(statement: str) -> Any:
+    """A migration step running `statement` as is, for `MigrationManager.add_raw`.
+
+    Used for what SQLite's ALTER TABLE cannot do through piccolo, e.g. composite unique
+    indexes (`CREATE UNIQUE INDEX IF NOT EXISTS ...` works on both engines).
+    """
+
+    async def step() -> None:
+        from piccolo.engine import engine_finder
+
+        engine = engine_finder()
+        assert engine is not None
+        await engine.run_ddl(statement)
+
+    return step

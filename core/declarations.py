@@ -1,0 +1,100 @@
+"""Small value types that plugins hand to the kernel through hooks.
+
+They live apart from the modules that consume them so a plugin can import them without
+pulling in the web stack or the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.tenancy import Context
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One action a role may be granted, e.g. `customer.read`."""
+
+    code: str
+    label_zh: str
+    label_en: str
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """An entry in the web shell's menu; shown only where the plugin is enabled."""
+
+    key: str
+    label_zh: str
+    label_en: str
+    path: str
+    permission: str | None = None
+    order: int = 100
+    plugin: str = ""
+
+
+EventHandler = Callable[["Context", dict[str, Any]], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A plugin's handler for a domain event such as `customer.created`."""
+
+    event: str
+    handler: EventHandler
+    name: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A background job a plugin can enqueue; it runs inside one tenant's context."""
+
+    name: str
+    fn: Callable[..., Awaitable[Any] | Any]
+    time_limit_s: int = 600
+    max_retries: int = 5
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A job fired on a cron schedule, per tenant, in the tenant's time zone."""
+
+    name: str
+    cron: str  # five-field cron, e.g. "30 23 * * *"
+    job: str  # name of a registered Job
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class PluginSetting:
+    """A per-tenant setting a plugin offers, with its default."""
+
+    key: str
+    label_zh: str
+    label_en: str
+    default: Any
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class PackSection:
+    """A top-level section of a tenant pack that a plugin loads and exports."""
+
+    name: str
+    load: Callable[["Context", Any, "PackSource"], Awaitable[None]]
+    export: Callable[["Context"], Awaitable[Any]]
+    order: int = 100
+    plugin: str = ""
+
+
+@dataclass
+class PackSource:
+    """Where a pack section came from, so errors can name the file and line."""
+
+    path: str
+    lines: dict[str, int] = field(default_factory=dict)

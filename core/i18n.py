@@ -1,0 +1,180 @@
+"""User-facing messages in zh-CN (default) and en.
+
+Every message the kernel shows a person has a code here, so the same error reads
+correctly in either language and tests can assert on codes instead of prose.
+"""
+
+from __future__ import annotations
+
+DEFAULT_LOCALE = "zh-CN"
+LOCALES = ("zh-CN", "en")
+
+MESSAGES: dict[str, dict[str, str]] = {
+    # field validation
+    "required": {"zh-CN": "{label}为必填项", "en": "{label} is required"},
+    "unknown_field": {"zh-CN": "未知字段“{field}”", "en": "unknown field '{field}'"},
+    "readonly_field": {"zh-CN": "{label}不可修改", "en": "{label} cannot be changed"},
+    "type_text": {"zh-CN": "{label}必须是文本", "en": "{label} must be text"},
+    "too_long": {
+        "zh-CN": "{label}最多 {max} 个字符",
+        "en": "{label} must be at most {max} characters",
+    },
+    "too_short": {
+        "zh-CN": "{label}至少 {min} 个字符",
+        "en": "{label} must be at least {min} characters",
+    },
+    "pattern": {"zh-CN": "{label}格式不正确", "en": "{label} has the wrong format"},
+    "type_integer": {"zh-CN": "{label}必须是整数", "en": "{label} must be a whole number"},
+    "type_decimal": {"zh-CN": "{label}必须是数字", "en": "{label} must be a number"},
+    "money_digits": {
+        "zh-CN": "{label}最多两位小数（精确到分）",
+        "en": "{label} may have at most two decimal places (fen)",
+    },
+    "float_refused": {
+        "zh-CN": "{label}请以字符串或整数提交，不接受浮点数",
+        "en": "{label} must be sent as a string or an integer, not a float",
+    },
+    "min_value": {"zh-CN": "{label}不能小于 {min}", "en": "{label} must be at least {min}"},
+    "max_value": {"zh-CN": "{label}不能大于 {max}", "en": "{label} must be at most {max}"},
+    "type_date": {
+        "zh-CN": "{label}必须是日期（YYYY-MM-DD）",
+        "en": "{label} must be a date (YYYY-MM-DD)",
+    },
+    "type_datetime": {
+        "zh-CN": "{label}必须是带时区的时间（ISO 8601）",
+        "en": "{label} must be a date and time with a time zone (ISO 8601)",
+    },
+    "type_boolean": {"zh-CN": "{label}必须是“是”或“否”", "en": "{label} must be true or false"},
+    "choice": {
+        "zh-CN": "{label}的取值“{value}”不在可选项中",
+        "en": "'{value}' is not one of the choices for {label}",
+    },
+    "type_list": {"zh-CN": "{label}必须是列表", "en": "{label} must be a list"},
+    "mobile": {
+        "zh-CN": "{label}不是有效的中国大陆手机号",
+        "en": "{label} is not a valid mainland China mobile number",
+    },
+    "email": {"zh-CN": "{label}不是有效的电子邮箱", "en": "{label} is not a valid email address"},
+    "resident_id_format": {
+        "zh-CN": "{label}应为 18 位（最后一位可为 X）",
+        "en": "{label} must have 18 characters (the last may be X)",
+    },
+    "resident_id_checksum": {
+        "zh-CN": "{label}校验位错误",
+        "en": "{label} has a wrong check character",
+    },
+    "resident_id_birth": {
+        "zh-CN": "{label}中的出生日期无效",
+        "en": "{label} contains an invalid birth date",
+    },
+    "credit_code_format": {
+        "zh-CN": "{label}应为 18 位统一社会信用代码",
+        "en": "{label} must be an 18-character unified social credit code",
+    },
+    "credit_code_checksum": {
+        "zh-CN": "{label}校验位错误",
+        "en": "{label} has a wrong check character",
+    },
+    "region": {
+        "zh-CN": "{label}不是有效的行政区划代码",
+        "en": "{label} is not a valid administrative region code",
+    },
+    "reference": {
+        "zh-CN": "{label}引用的记录不存在",
+        "en": "{label} refers to a record that does not exist",
+    },
+    "attachment": {
+        "zh-CN": "{label}必须是附件编号",
+        "en": "{label} must be an attachment id",
+    },
+    # records and requests
+    "validation_failed": {"zh-CN": "提交的数据有误", "en": "the submitted data is invalid"},
+    "not_found": {"zh-CN": "记录不存在", "en": "record not found"},
+    "tenant_not_found": {"zh-CN": "租户“{slug}”不存在", "en": "tenant '{slug}' does not exist"},
+    "tenant_slug": {
+        "zh-CN": "租户标识“{slug}”无效：只能用小写字母、数字和连字符，以字母开头",
+        "en": "tenant slug '{slug}' is invalid: lowercase letters, digits and hyphens, "
+        "starting with a letter",
+    },
+    "tenant_exists": {"zh-CN": "租户“{slug}”已存在", "en": "tenant '{slug}' already exists"},
+    "tenant_inactive": {"zh-CN": "租户“{slug}”已停用", "en": "tenant '{slug}' is not active"},
+    "tenant_scope": {
+        "zh-CN": "该记录不属于当前租户，写入被拒绝",
+        "en": "the record does not belong to the current tenant; the write was refused",
+    },
+    "bad_filter": {"zh-CN": "无法按“{field}”筛选", "en": "cannot filter by '{field}'"},
+    "bad_sort": {"zh-CN": "无法按“{field}”排序", "en": "cannot sort by '{field}'"},
+    "bad_page": {"zh-CN": "分页参数无效", "en": "invalid page parameters"},
+    "body_object": {
+        "zh-CN": "请求体必须是 JSON 对象",
+        "en": "the request body must be a JSON object",
+    },
+    "version_conflict": {
+        "zh-CN": "记录已被他人修改，请刷新后重试",
+        "en": "the record was changed by someone else; reload and try again",
+    },
+    "conflict": {"zh-CN": "操作冲突", "en": "conflict"},
+    "forbidden": {"zh-CN": "没有权限", "en": "not allowed"},
+    "password_length": {
+        "zh-CN": "密码长度应为 8 到 128 个字符",
+        "en": "a password must have 8 to 128 characters",
+    },
+    "user_exists": {"zh-CN": "用户“{username}”已存在", "en": "user '{username}' already exists"},
+    "unauthenticated": {"zh-CN": "请先登录", "en": "please sign in"},
+    "bad_credentials": {
+        "zh-CN": "用户名或密码错误",
+        "en": "wrong username or password",
+    },
+    "custom_field_exists": {
+        "zh-CN": "字段“{field}”已存在",
+        "en": "field '{field}' already exists",
+    },
+    "custom_field_key": {
+        "zh-CN": "字段标识只能包含小写字母、数字和下划线，且以字母开头",
+        "en": "a field key may contain only lowercase letters, digits and underscores, "
+        "starting with a letter",
+    },
+    "unknown_field_type": {
+        "zh-CN": "未知的字段类型“{type}”",
+        "en": "unknown field type '{type}'",
+    },
+    "unknown_entity": {"zh-CN": "未知的业务对象“{entity}”", "en": "unknown entity '{entity}'"},
+    "plugin_disabled": {
+        "zh-CN": "插件“{plugin}”未对该租户启用",
+        "en": "plugin '{plugin}' is not enabled for this tenant",
+    },
+    "unknown_plugin": {"zh-CN": "未知的插件“{plugin}”", "en": "unknown plugin '{plugin}'"},
+}
+
+
+def normalise_locale(locale: str | None) -> str:
+    """Map 'zh', 'zh_CN', 'en-US' and friends onto a supported locale."""
+    if not locale:
+        return DEFAULT_LOCALE
+    low = locale.replace("_", "-").lower()
+    if low.startswith("en"):
+        return "en"
+    return DEFAULT_LOCALE
+
+
+def t(code: str, locale: str | None = None, **params: object) -> str:
+    """Render message `code` in `locale`; unknown codes render as the code itself."""
+    texts = MESSAGES.get(code)
+    if texts is None:
+        return code
+    template = texts[normalise_locale(locale)]
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template
+
+
+def pick_locale(accept_language: str | None, default: str = DEFAULT_LOCALE) -> str:
+    """Choose zh-CN or en from an Accept-Language header (first supported wins)."""
+    if not accept_language:
+        return normalise_locale(default)
+    for part in accept_language.split(","):
+        tag = part.split(";")[0].strip()
+        if tag.lower().startswith(("zh", "en")):
+            return normalise_locale(tag)
+    return normalise_locale(default)

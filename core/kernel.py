@@ -1,0 +1,131 @@
+"""Boot: settings -> plugins -> registry -> database binding. Shared by the web app and CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from piccolo.engine.base import Engine
+
+from core import db
+from core.crypto import load_master_key
+from core.declarations import (
+    Job,
+    MenuItem,
+    PackSection,
+    PeriodicJob,
+    Permission,
+    PluginSetting,
+    Subscription,
+)
+from core.plugins import Plugins
+from core.registry import EntityType, Registry
+from core.settings import Settings, load_settings
+
+KERNEL_APPS = ["core.piccolo_app"]
+
+
+@dataclass
+class Kernel:
+    """Everything loaded once per process; request and job state lives in `Context`."""
+
+    settings: Settings
+    plugins: Plugins
+    registry: Registry
+    engine: Engine
+    master_key: bytes
+    permissions: list[Permission] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    periodic_jobs: list[PeriodicJob] = field(default_factory=list)
+    menu_items: list[MenuItem] = field(default_factory=list)
+    pack_sections: list[PackSection] = field(default_factory=list)
+    plugin_settings: list[PluginSetting] = field(default_factory=list)
+
+    def apps(self) -> list[str]:
+        """Piccolo apps in migration order: the kernel first, then each plugin's."""
+        apps = list(KERNEL_APPS)
+        for _, result in self.plugins.per_plugin("piccolo_apps"):
+            apps.extend(result or [])
+        return apps
+
+    def entity_plugin(self, name: str) -> str | None:
+        entity = self.registry.get(name)
+        return entity.plugin if entity else None
+
+    def plugin_names(self) -> list[str]:
+        return self.plugins.names
+
+
+_current: Kernel | None = None
+
+
+def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Kernel:
+    """Load settings and plugins, build the registry and bind the database engine (no I/O
+    except reading or creating the master key file)."""
+    global _current
+    settings = settings or load_settings()
+    plugins = plugins or Plugins(settings.plugins, settings.disable_plugins)
+    registry = Registry()
+    for plugin, entity in plugins.collect_owned("register_entities"):
+        from dataclasses import replace
+
+        registry.add(replace(entity, plugin=plugin))
+    engine = db.make_engine(settings.database_url, settings.db_pool_size)
+    k = Kernel(
+        settings=settings,
+        plugins=plugins,
+        registry=registry,
+        engine=engine,
+        master_key=load_master_key(settings),
+        permissions=plugins.collect("register_permissions"),
+        subscriptions=plugins.collect("register_event_handlers"),
+        jobs=plugins.collect("register_jobs"),
+        periodic_jobs=plugins.collect("register_periodic_jobs"),
+        menu_items=plugins.collect("register_menu_items"),
+        pack_sections=plugins.collect("register_pack_sections"),
+        plugin_settings=plugins.collect("register_settings"),
+    )
+    db.bind(engine, k.apps())
+    _current = k
+    return k
+
+
+def kernel() -> Kernel:
+    if _current is None:
+        raise RuntimeError("the kernel has not been booted")
+    return _current
+
+
+async def start(k: Kernel) -> None:
+    """Open the connection pool and refuse an app role that would bypass RLS."""
+    db.bind(k.engine, k.apps())
+    await db.open_engine(k.engine)
+    await db.check_app_role(k.engine)
+
+
+async def stop(k: Kernel) -> None:
+    await db.close_engine(k.engine)
+
+
+async def migrate(k: Kernel) -> list[str]:
+    """Apply all migrations as the owner role, then (PostgreSQL) enforce RLS and grants."""
+    url = k.settings.migrate_database_url or k.settings.database_url
+    owner = db.make_engine(url)
+    await db.open_engine(owner)
+    try:
+        applied = await db.run_migrations(owner, k.apps())
+        if db.is_postgres(owner):
+            app_role = db.role_of(k.settings.database_url)
+            owner_role = db.role_of(url)
+            await db.enforce_row_level_security(
+                owner, app_role if app_role and app_role != owner_role else None
+            )
+    finally:
+        await db.close_engine(owner)
+        db.bind(k.engine, k.apps())
+    return applied
+
+
+def describe(k: Kernel) -> dict[str, Any]:
+    return {"plugins": [p.name for p in k.plugins.info()], "entities": list(k.registry.entities)}

@@ -1,0 +1,464 @@
+"""The one write path (and its mirror, the read path) for every tenant record.
+
+    write: resolve entity (plugin enabled for tenant?) -> [access policy: identity issue]
+           -> validate against the registry (built-in + custom fields, unknown fields refused)
+           -> encrypt secret fields, masked forms, blind indexes
+           -> insert/update inside the tenant transaction -> emit events -> commit
+    read:  tenant scope (RLS + app filter) -> soft-delete filter -> secret fields masked
+           unless revealed
+
+Plugins call these functions; they never write tenant tables for registry entities by hand.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from piccolo.columns.combination import WhereRaw
+from piccolo.table import Table
+
+from core.crypto import TenantKeys, tenant_keys
+from core.customfields import custom_fields
+from core.db import is_postgres
+from core.errors import Conflict, FieldError, NotFound, ValidationFailed, XindaiError
+from core.events import emit
+from core.fields import FieldDef, FieldProblem, FieldType, from_column, mask, to_column
+from core.registry import EntityType
+from core.tables import BlindIndex
+from core.tenancy import Context, tenant_scope
+
+MAX_PER_PAGE = 200
+SYSTEM_KEYS = ("id", "version", "created_at", "updated_at")
+_SORTABLE_SYSTEM = ("created_at", "updated_at")
+_OPS = ("gte", "lte", "gt", "lt", "ne", "contains")
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    per_page: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "total": self.total, "page": self.page,
+                "per_page": self.per_page}
+
+
+async def entity_for(ctx: Context, name: str) -> EntityType:
+    """The entity as this tenant sees it; unknown or disabled-plugin entities do not exist."""
+    from core.kernel import kernel
+
+    entity = kernel().registry.get(name)
+    if entity is None or not ctx.tenant.enabled(entity.plugin):
+        raise NotFound("unknown_entity", entity=name)
+    return entity.with_custom(await custom_fields(ctx, name))
+
+
+def validate(entity: EntityType, data: Any, before: dict[str, Any] | None) -> dict[str, Any]:
+    """Coerce `data` field by field; raise ValidationFailed listing every problem.
+
+    `before` is the current record on update (None on create); required fields are checked
+    on the merged result, so a PATCH need not resend them but cannot clear them.
+    """
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldError("", "body_object")])
+    errors: list[FieldError] = []
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        f = entity.field(key)
+        if f is None:
+            code = "readonly_field" if key in SYSTEM_KEYS else "unknown_field"
+            errors.append(FieldError(key, code, {"field": key, "label": key}))
+            continue
+        if f.readonly:
+            errors.append(FieldError(key, "readonly_field", {"label": f.label_zh}))
+            continue
+        try:
+            values[key] = f.coerce(raw)
+        except FieldProblem as exc:
+            errors.append(FieldError(key, exc.code, {"label": f.label_zh, **exc.params}))
+    merged = {**(before or {}), **values}
+    for f in entity.fields:
+        if f.required and merged.get(f.key) in (None, "", ()) and not any(
+            e.field == f.key for e in errors
+        ):
+            errors.append(FieldError(f.key, "required", {"label": f.label_zh}))
+    if not errors:
+        for check in entity.checks:
+            errors.extend(check(merged))
+    if errors:
+        raise ValidationFailed(_localise_labels(entity, errors))
+    return values
+
+
+def _localise_labels(entity: EntityType, errors: list[FieldError]) -> list[FieldError]:
+    """Give each error per-language labels: FieldError.message picks the right one."""
+    out = []
+    for e in errors:
+        f = entity.field(e.field)
+        out.append(LabelledFieldError(e.field, e.code, e.params, f))
+    return out
+
+
+class LabelledFieldError(FieldError):
+    """A FieldError whose {label} renders in the message's language."""
+
+    def __init__(self, field: str, code: str, params: dict[str, Any], f: FieldDef | None):
+        super().__init__(field, code, params)
+        self._f = f
+
+    def message(self, locale: str | None = None) -> str:
+        from core.i18n import t
+
+        params = dict(self.params)
+        if self._f is not None:
+            params["label"] = self._f.label(locale)
+        return t(self.code, locale, **params)
+
+
+async def _check_references(ctx: Context, entity: EntityType, values: dict[str, Any]) -> None:
+    from core.kernel import kernel
+
+    errors = []
+    for key, value in values.items():
+        f = entity.field(key)
+        if f is None or f.type != FieldType.reference or value is None:
+            continue
+        target = kernel().registry.get(f.reference or "")
+        t = target.table if target else None
+        if t is None or not await t.exists().where(
+            t.id == value, t.tenant_id == ctx.tenant_id, t.deleted_at.is_null()
+        ).run():
+            errors.append(LabelledFieldError(key, "reference", {}, f))
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _load_json(value: Any) -> Any:
+    if isinstance(value, str):
+        import json
+
+        return json.loads(value)
+    return value or {}
+
+
+def _decode_row(entity: EntityType, row: dict[str, Any], keys: TenantKeys | None) -> dict[str, Any]:
+    """Python values of every field of a stored row (secrets decrypted only if keys given)."""
+    custom, sealed, masked = (_load_json(row.get(c)) for c in ("custom", "sealed", "masked"))
+    out: dict[str, Any] = {}
+    for f in entity.fields:
+        if f.is_secret:
+            token = sealed.get(f.key)
+            if token is None:
+                out[f.key] = None
+            elif keys is None:
+                out[f.key] = masked.get(f.key)
+            else:
+                out[f.key] = keys.decrypt(entity.name, f.key, row["id"], token)
+        elif f.column:
+            out[f.key] = from_column(f, row.get(f.key))
+        else:
+            raw = custom.get(f.key)
+            try:
+                out[f.key] = f.from_json(raw)
+            except FieldProblem:  # a custom field whose rules changed after the value was saved
+                out[f.key] = raw
+    return out
+
+
+def present(entity: EntityType, row: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of a record: system fields, then each field (money as strings)."""
+    out: dict[str, Any] = {
+        "id": str(row["id"]),
+        "version": row["version"],
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+    }
+    for f in entity.fields:
+        out[f.key] = f.to_json(values.get(f.key))
+    return out
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _storage(
+    ctx: Context, entity: EntityType, row_id: uuid.UUID, values: dict[str, Any],
+    keys: TenantKeys, current: dict[str, Any] | None,
+) -> tuple[dict[str, Any], list[tuple[str, str | None]]]:
+    """Split validated values into column values and JSON documents; encrypt secrets.
+
+    Returns (column updates, blind-index changes as (field, digest or None)).
+    """
+    custom = dict(_load_json(current["custom"])) if current else {}
+    sealed = dict(_load_json(current["sealed"])) if current else {}
+    masked = dict(_load_json(current["masked"])) if current else {}
+    columns: dict[str, Any] = {}
+    bidx: list[tuple[str, str | None]] = []
+    for key, value in values.items():
+        f = entity.field(key)
+        assert f is not None
+        if f.is_secret:
+            if value is None:
+                sealed.pop(key, None)
+                masked.pop(key, None)
+            else:
+                text = str(f.to_json(value))
+                sealed[key] = keys.encrypt(entity.name, key, row_id, text)
+                masked[key] = mask(f, text)
+            if f.searchable:
+                digest = None if value is None else keys.blind_index(entity.name, key, str(value))
+                bidx.append((key, digest))
+        elif f.column:
+            columns[key] = to_column(f, value)
+        elif value is None:
+            custom.pop(key, None)
+        else:
+            custom[key] = f.to_json(value)
+    columns.update(custom=custom, sealed=sealed, masked=masked)
+    return columns, bidx
+
+
+async def _write_blind_indexes(
+    ctx: Context, entity: EntityType, row_id: uuid.UUID, changes: list[tuple[str, str | None]]
+) -> None:
+    for field_key, digest in changes:
+        await BlindIndex.delete().where(
+            BlindIndex.tenant_id == ctx.tenant_id, BlindIndex.entity == entity.name,
+            BlindIndex.field == field_key, BlindIndex.record_id == row_id,
+        ).run()
+        if digest is not None:
+            await BlindIndex.insert(BlindIndex(
+                tenant_id=ctx.tenant_id, entity=entity.name, field=field_key,
+                digest=digest, record_id=row_id,
+            )).run()
+
+
+def _col(table: type[Table], name: str) -> Any:
+    return table._meta.get_column_by_name(name)
+
+
+async def _fetch_row(ctx: Context, entity: EntityType, record_id: Any) -> dict[str, Any]:
+    t = entity.table
+    try:
+        rid = record_id if isinstance(record_id, uuid.UUID) else uuid.UUID(str(record_id))
+    except ValueError:
+        raise NotFound() from None
+    rows = await t.select().where(
+        t.id == rid, t.tenant_id == ctx.tenant_id, t.deleted_at.is_null()
+    ).output(load_json=True).run()
+    if not rows:
+        raise NotFound()
+    return rows[0]
+
+
+async def create(ctx: Context, entity_name: str, data: Any) -> dict[str, Any]:
+    """Validate and insert a record; emits `<entity>.created`. Nothing is written on error."""
+    from core.kernel import kernel
+
+    async with tenant_scope(ctx):
+        entity = await entity_for(ctx, entity_name)
+        values = validate(entity, data, None)
+        await _check_references(ctx, entity, values)
+        keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
+        row_id = uuid.uuid4()
+        columns, bidx = _storage(ctx, entity, row_id, values, keys, None)
+        now = datetime.now(UTC)
+        row = {
+            "id": row_id, "tenant_id": ctx.tenant_id, "version": 1, "created_at": now,
+            "updated_at": now, "created_by": ctx.user_id, "updated_by": ctx.user_id, **columns,
+        }
+        t = entity.table
+        await t.insert(t(_ignore_missing=True, **row)).run()
+        await _write_blind_indexes(ctx, entity, row_id, bidx)
+        record = present(entity, row, _decode_row(entity, row, None))
+        await emit(ctx, f"{entity.name}.created", {"entity": entity.name, "id": str(row_id)})
+        return record
+
+
+async def update(
+    ctx: Context, entity_name: str, record_id: Any, data: Any, expected_version: int | None = None
+) -> dict[str, Any]:
+    """Change some fields of a record; emits `<entity>.updated` with the changed field names."""
+    from core.kernel import kernel
+
+    async with tenant_scope(ctx):
+        entity = await entity_for(ctx, entity_name)
+        current = await _fetch_row(ctx, entity, record_id)
+        keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
+        before = _decode_row(entity, current, keys)
+        values = validate(entity, data, before)
+        if expected_version is not None and expected_version != current["version"]:
+            raise Conflict("version_conflict")
+        await _check_references(ctx, entity, values)
+        changed = {k: v for k, v in values.items() if before.get(k) != v}
+        if not changed:
+            return present(entity, current, _decode_row(entity, current, None))
+        columns, bidx = _storage(ctx, entity, current["id"], changed, keys, current)
+        now = datetime.now(UTC)
+        columns.update(version=current["version"] + 1, updated_at=now, updated_by=ctx.user_id)
+        t = entity.table
+        await t.update({_col(t, k): v for k, v in columns.items()}).where(
+            t.id == current["id"], t.tenant_id == ctx.tenant_id
+        ).run()
+        await _write_blind_indexes(ctx, entity, current["id"], bidx)
+        row = {**current, **columns}
+        await emit(ctx, f"{entity.name}.updated", {
+            "entity": entity.name, "id": str(current["id"]), "fields": sorted(changed),
+        })
+        return present(entity, row, _decode_row(entity, row, None))
+
+
+async def delete(ctx: Context, entity_name: str, record_id: Any) -> None:
+    """Soft-delete: the row stays (for audit and retention) but no longer reads or lists."""
+    async with tenant_scope(ctx):
+        entity = await entity_for(ctx, entity_name)
+        current = await _fetch_row(ctx, entity, record_id)
+        t = entity.table
+        await t.update({t.deleted_at: datetime.now(UTC), t.version: current["version"] + 1}).where(
+            t.id == current["id"], t.tenant_id == ctx.tenant_id
+        ).run()
+        await BlindIndex.delete().where(
+            BlindIndex.tenant_id == ctx.tenant_id, BlindIndex.record_id == current["id"]
+        ).run()
+        await emit(ctx, f"{entity.name}.deleted", {"entity": entity.name, "id": str(current["id"])})
+
+
+async def get(ctx: Context, entity_name: str, record_id: Any, reveal: bool = False) -> dict[str, Any]:
+    """One record; secret fields masked unless `reveal` (the caller checks permission)."""
+    from core.kernel import kernel
+
+    async with tenant_scope(ctx, write=False):
+        entity = await entity_for(ctx, entity_name)
+        row = await _fetch_row(ctx, entity, record_id)
+        keys = await tenant_keys(kernel().master_key, ctx.tenant_id) if reveal else None
+        return present(entity, row, _decode_row(entity, row, keys))
+
+
+async def find_ids(ctx: Context, entity_name: str, field_key: str, value: str) -> list[str]:
+    """Exact search on a secret searchable field through its blind index."""
+    from core.kernel import kernel
+
+    async with tenant_scope(ctx, write=False):
+        entity = await entity_for(ctx, entity_name)
+        f = entity.field(field_key)
+        if f is None or not (f.is_secret and f.searchable):
+            raise XindaiError("bad_filter", field=field_key)
+        keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
+        ids = await _bidx_ids(ctx, entity, f, keys, value)
+        return [str(i) for i in ids]
+
+
+async def _bidx_ids(
+    ctx: Context, entity: EntityType, f: FieldDef, keys: TenantKeys, raw: str
+) -> list[uuid.UUID]:
+    try:
+        value = f.coerce(raw)
+    except FieldProblem:
+        return []
+    digest = keys.blind_index(entity.name, f.key, str(f.to_json(value)))
+    rows = await BlindIndex.select(BlindIndex.record_id).where(
+        BlindIndex.tenant_id == ctx.tenant_id, BlindIndex.entity == entity.name,
+        BlindIndex.field == f.key, BlindIndex.digest == digest,
+    ).run()
+    return [r["record_id"] for r in rows]
+
+
+def _custom_json_where(engine_pg: bool, key: str, value: Any) -> WhereRaw:
+    if engine_pg:
+        return WhereRaw("(custom::jsonb ->> {}) = {}", key, str(value))
+    return WhereRaw("CAST(json_extract(custom, {}) AS TEXT) = {}", f"$.{key}", str(value))
+
+
+async def list_records(
+    ctx: Context,
+    entity_name: str,
+    filters: dict[str, str] | None = None,
+    sort: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+    q: str | None = None,
+) -> Page:
+    """Filter (`field`, `field__gte` ...), search (`q`), sort (`-field`) and paginate."""
+    from core.kernel import kernel
+
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise XindaiError("bad_page")
+    async with tenant_scope(ctx, write=False):
+        entity = await entity_for(ctx, entity_name)
+        t = entity.table
+        pg = is_postgres(t._meta.db)
+        where: list[Any] = [t.tenant_id == ctx.tenant_id, t.deleted_at.is_null()]
+        keys: TenantKeys | None = None
+        for raw_key, raw in (filters or {}).items():
+            key, _, op = raw_key.partition("__")
+            f = entity.field(key)
+            if f is None or (op and op not in _OPS):
+                raise XindaiError("bad_filter", field=raw_key)
+            if op == "contains":
+                if not (f.column and f.type in (FieldType.text, FieldType.long_text)):
+                    raise XindaiError("bad_filter", field=raw_key)
+                where.append(_col(t, key).ilike(f"%{raw}%"))
+                continue
+            try:
+                value = f.coerce(raw)
+            except FieldProblem as exc:
+                raise ValidationFailed([LabelledFieldError(key, exc.code, exc.params, f)]) from None
+            if f.is_secret:
+                if not f.searchable or op:
+                    raise XindaiError("bad_filter", field=raw_key)
+                keys = keys or await tenant_keys(kernel().master_key, ctx.tenant_id)
+                where.append(t.id.is_in(await _bidx_ids(ctx, entity, f, keys, raw) or [uuid.uuid4()]))
+            elif f.column:
+                col, stored = _col(t, key), to_column(f, value)
+                if f.type == FieldType.multi_select:
+                    raise XindaiError("bad_filter", field=raw_key)
+                where.append({"": col == stored, "gte": col >= stored, "lte": col <= stored,
+                              "gt": col > stored, "lt": col < stored, "ne": col != stored}[op])
+            else:
+                if op:
+                    raise XindaiError("bad_filter", field=raw_key)
+                where.append(_custom_json_where(pg, key, f.to_json(value)))
+        if q and q.strip():
+            where.append(await _search_clause(ctx, entity, q.strip()))
+        order = sort or entity.default_sort
+        desc = order.startswith("-")
+        order_key = order.lstrip("-")
+        of = entity.field(order_key)
+        if order_key not in _SORTABLE_SYSTEM and not (of and of.column and not of.is_secret):
+            raise XindaiError("bad_sort", field=order_key)
+        total = await t.count().where(*where).run()
+        rows = await (
+            t.select().where(*where).order_by(_col(t, order_key), ascending=not desc)
+            .order_by(t.id).limit(per_page).offset((page - 1) * per_page)
+            .output(load_json=True).run()
+        )
+        items = [present(entity, r, _decode_row(entity, r, None)) for r in rows]
+        return Page(items, total, page, per_page)
+
+
+async def _search_clause(ctx: Context, entity: EntityType, q: str) -> Any:
+    """`q` matches searchable text columns by substring, and secret searchable fields exactly."""
+    from core.kernel import kernel
+
+    t = entity.table
+    clause = None
+    ids: list[uuid.UUID] = []
+    for f in entity.fields:
+        if not f.searchable:
+            continue
+        if f.is_secret:
+            keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
+            ids.extend(await _bidx_ids(ctx, entity, f, keys, q))
+        elif f.column and f.type in (FieldType.text, FieldType.long_text, FieldType.credit_code):
+            part = _col(t, f.key).ilike(f"%{q}%")
+            clause = part if clause is None else clause | part
+    if ids:
+        part = t.id.is_in(ids)
+        clause = part if clause is None else clause | part
+    return clause if clause is not None else t.id.is_in([uuid.uuid4()])

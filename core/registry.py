@@ -1,0 +1,76 @@
+"""The registry: entity types declared by plugins plus each tenant's custom fields.
+
+Forms, validation, the generic API, masking, encryption, packs and (later) list views,
+imports and reports are all driven from here: declare a field once and every layer knows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from piccolo.table import Table
+
+from core.fields import FieldDef
+
+if TYPE_CHECKING:
+    from core.errors import FieldError
+
+EntityCheck = Callable[[dict[str, Any]], "list[FieldError]"]
+
+
+@dataclass(frozen=True)
+class EntityType:
+    """A kind of business record (customer, lead, loan ...) and its fields."""
+
+    name: str
+    table: type[Table]
+    label_zh: str
+    label_en: str
+    fields: tuple[FieldDef, ...]
+    api_path: str = ""  # URL segment under /api/v1, e.g. "customers"
+    title_field: str = "name"
+    checks: tuple[EntityCheck, ...] = ()  # cross-field rules on the merged record
+    plugin: str = ""
+    default_sort: str = "-created_at"
+
+    def label(self, locale: str | None = None) -> str:
+        return self.label_en if locale == "en" else self.label_zh
+
+    def field(self, key: str) -> FieldDef | None:
+        for f in self.fields:
+            if f.key == key:
+                return f
+        return None
+
+    def with_custom(self, custom: list[FieldDef]) -> EntityType:
+        """This entity as one tenant sees it: built-in fields followed by its custom fields."""
+        return replace(self, fields=self.fields + tuple(sorted(custom, key=lambda f: f.position)))
+
+
+@dataclass
+class Registry:
+    """All entity types of the loaded plugins, by name."""
+
+    entities: dict[str, EntityType] = field(default_factory=dict)
+
+    def add(self, entity: EntityType) -> None:
+        if entity.name in self.entities:
+            raise ValueError(f"entity {entity.name!r} declared twice")
+        keys = [f.key for f in entity.fields]
+        if len(keys) != len(set(keys)):
+            raise ValueError(f"entity {entity.name!r} declares a field twice")
+        self.entities[entity.name] = replace(entity, api_path=entity.api_path or entity.name + "s")
+
+    def get(self, name: str) -> EntityType | None:
+        return self.entities.get(name)
+
+    def by_path(self, api_path: str) -> EntityType | None:
+        for entity in self.entities.values():
+            if entity.api_path == api_path:
+                return entity
+        return None
+
+    def tables(self) -> list[type[Table]]:
+        return [e.table for e in self.entities.values()]

@@ -1,0 +1,194 @@
+"""One typed settings object, read from `XINDAI_*` environment variables and an optional TOML file.
+
+Precedence: environment variable > TOML file > default. The TOML file is `XINDAI_CONFIG`
+if set, else `./xindai.toml` if it exists. Any invalid value stops start-up with one line
+naming the setting (`SettingsError`), because a half-configured lender system is worse
+than one that does not start.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PREFIX = "XINDAI_"
+Profile = Literal["embedded", "saas", "onprem"]
+Locale = Literal["zh-CN", "en"]
+
+
+class SettingsError(Exception):
+    """An invalid setting; str() is the one line shown to the operator."""
+
+    def __init__(self, name: str, zh: str, en: str) -> None:
+        self.name = name
+        super().__init__(f"配置错误 {name}: {zh} / invalid setting {name}: {en}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the process needs to know about its environment."""
+
+    data_dir: Path = Path("var")
+    database_url: str = ""  # default: sqlite under data_dir
+    migrate_database_url: str = ""  # owner role for migrations; default: database_url
+    redis_url: str = ""  # unset: embedded in-process jobs
+    profile: Profile = "embedded"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    locale: Locale = "zh-CN"
+    timezone: str = "Asia/Shanghai"
+    plugins: tuple[str, ...] = ()  # empty: all installed plugins
+    disable_plugins: tuple[str, ...] = ()
+    key_file: Path = Path("")  # default: data_dir/master.key
+    master_key: str = field(default="", repr=False)  # base64; overrides key_file
+    db_pool_size: int = 10
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        """`sqlite:///var/x.db` is relative, `sqlite:////srv/x.db` absolute."""
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+
+def _env_name(attr: str) -> str:
+    return PREFIX + attr.upper()
+
+
+def _convert(name: str, raw: Any, typ: Any) -> Any:
+    """Turn a raw env string or TOML value into `typ`, or raise SettingsError naming `name`."""
+    args = get_args(typ)
+    if typ is Path:
+        if not isinstance(raw, str):
+            raise SettingsError(name, "应为路径", "expected a path")
+        return Path(raw)
+    if typ is int:
+        if isinstance(raw, bool):
+            raise SettingsError(name, "应为整数", "expected an integer")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise SettingsError(
+                name, f"应为整数，实际为 {raw!r}", f"expected an integer, got {raw!r}"
+            ) from None
+    if typ == tuple[str, ...]:
+        if isinstance(raw, str):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        if isinstance(raw, list) and all(isinstance(p, str) for p in raw):
+            return tuple(raw)
+        raise SettingsError(name, "应为逗号分隔的名称列表", "expected a comma-separated list")
+    if args and all(isinstance(a, str) for a in args):  # Literal
+        if raw not in args:
+            allowed = ", ".join(args)
+            raise SettingsError(
+                name, f"取值 {raw!r} 无效，可选：{allowed}", f"{raw!r} is not one of: {allowed}"
+            )
+        return raw
+    if not isinstance(raw, str):
+        raise SettingsError(name, "应为文本", "expected a string")
+    return raw
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError("XINDAI_CONFIG", f"找不到文件 {path}", f"file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(
+            "XINDAI_CONFIG", f"{path} 不是有效的 TOML：{exc}", f"{path} is not valid TOML: {exc}"
+        ) from None
+    return data.get("xindai", data)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build Settings from the environment (and TOML file); raise SettingsError on bad input."""
+    env = dict(os.environ if environ is None else environ)
+    config_path = env.get("XINDAI_CONFIG")
+    toml: dict[str, Any] = {}
+    if config_path:
+        toml = _read_toml(Path(config_path))
+    elif Path("xindai.toml").is_file():
+        toml = _read_toml(Path("xindai.toml"))
+
+    hints = get_type_hints(Settings)
+    known = {f.name for f in fields(Settings)}
+    for key in toml:
+        if key not in known:
+            raise SettingsError(
+                f"{config_path or 'xindai.toml'}: {key}", "未知的配置项", "unknown setting"
+            )
+    for key in env:
+        if key.startswith(PREFIX) and key != "XINDAI_CONFIG" and key[len(PREFIX):].lower() not in known:
+            raise SettingsError(key, "未知的配置项", "unknown setting")
+
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        name = _env_name(f.name)
+        if name in env:
+            values[f.name] = _convert(name, env[name], hints[f.name])
+        elif f.name in toml:
+            values[f.name] = _convert(f"{name} (toml {f.name})", toml[f.name], hints[f.name])
+    settings = Settings(**values)
+    return _complete(settings)
+
+
+def _complete(s: Settings) -> Settings:
+    """Fill derived defaults and check cross-field rules."""
+    from dataclasses import replace
+
+    if not s.database_url:
+        s = replace(s, database_url=f"sqlite:///{(s.data_dir / 'xindai.sqlite3').as_posix()}")
+    if not (s.is_sqlite or s.is_postgres):
+        raise SettingsError(
+            "XINDAI_DATABASE_URL",
+            "只支持 sqlite:/// 或 postgresql:// 开头的地址",
+            "must start with sqlite:/// or postgresql://",
+        )
+    if s.migrate_database_url and not s.migrate_database_url.startswith(
+        ("postgres://", "postgresql://", "sqlite")
+    ):
+        raise SettingsError(
+            "XINDAI_MIGRATE_DATABASE_URL",
+            "只支持 sqlite:/// 或 postgresql:// 开头的地址",
+            "must start with sqlite:/// or postgresql://",
+        )
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(
+            "XINDAI_REDIS_URL", "应以 redis:// 或 rediss:// 开头", "must start with redis://"
+        )
+    if not 1 <= s.port <= 65535:
+        raise SettingsError("XINDAI_PORT", "应在 1–65535 之间", "must be between 1 and 65535")
+    if s.db_pool_size < 1:
+        raise SettingsError("XINDAI_DB_POOL_SIZE", "至少为 1", "must be at least 1")
+    try:
+        ZoneInfo(s.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            "XINDAI_TIMEZONE", f"未知时区 {s.timezone!r}", f"unknown time zone {s.timezone!r}"
+        ) from None
+    if s.profile == "saas" and s.is_sqlite:
+        raise SettingsError(
+            "XINDAI_DATABASE_URL",
+            "SaaS 模式必须使用 PostgreSQL（行级安全隔离租户）",
+            "the saas profile requires PostgreSQL (row-level security isolates tenants)",
+        )
+    if s.profile == "saas" and not s.redis_url:
+        raise SettingsError(
+            "XINDAI_REDIS_URL", "SaaS 模式必须配置 Redis", "the saas profile requires Redis"
+        )
+    if s.key_file == Path(""):
+        s = replace(s, key_file=s.data_dir / "master.key")
+    return s

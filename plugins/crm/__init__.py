@@ -1,0 +1,43 @@
+"""crm: customers (individual and company), and later leads, follow-ups and KYC.
+
+A built-in plugin: the kernel registers this module with pluggy like any external one.
+"""
+
+from __future__ import annotations
+
+from core.plugins import hookimpl
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def piccolo_apps() -> list[str]:
+    return ["plugins.crm.piccolo_app"]
+
+
+@hookimpl
+def register_entities(register):  # type: ignore[no-untyped-def]
+    from plugins.crm.entities import CUSTOMER
+
+    register(CUSTOMER)
+
+
+@hookimpl
+def register_permissions(register):  # type: ignore[no-untyped-def]
+    from core.declarations import Permission
+
+    for action, zh, en in (
+        ("read", "查看客户", "View customers"),
+        ("create", "新建客户", "Create customers"),
+        ("update", "修改客户", "Edit customers"),
+        ("delete", "删除客户", "Delete customers"),
+        ("reveal", "查看客户敏感信息明文", "Reveal customers' masked data"),
+    ):
+        register(Permission(f"customer.{action}", zh, en))
+
+
+@hookimpl
+def register_menu_items(register):  # type: ignore[no-untyped-def]
+    from core.declarations import MenuItem
+
+    register(MenuItem("customers", "客户", "Customers", "/customers", "customer.read", 20))
