@@ -120,6 +120,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "a password must have 8 to 128 characters",
     },
     "user_exists": {"zh-CN": "用户“{username}”已存在", "en": "user '{username}' already exists"},
+    "bad_request": {"zh-CN": "请求格式不正确", "en": "the request is malformed"},
+    "internal": {
+        "zh-CN": "服务器内部错误，已记录，请稍后重试",
+        "en": "internal error; it has been logged, please try again later",
+    },
     "unauthenticated": {"zh-CN": "请先登录", "en": "please sign in"},
     "bad_credentials": {
         "zh-CN": "用户名或密码错误",

@@ -87,6 +87,10 @@ def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Ke
         plugin_settings=plugins.collect("register_settings"),
     )
     db.bind(engine, k.apps())
+    from core.jobs import declare_actors, setup_broker
+
+    setup_broker(settings.redis_url)
+    declare_actors(k.jobs)
     _current = k
     return k
 

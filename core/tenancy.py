@@ -175,3 +175,24 @@ async def update_tenant(tenant: TenantInfo, **values: Any) -> TenantInfo:
         Tenant.id == tenant.id
     ).run()
     return await get_tenant_by_id(tenant.id)
+
+
+async def set_plugin_enabled(slug: str, plugin: str, enabled: bool) -> TenantInfo:
+    """Enable or disable a loaded plugin for one tenant; enabling runs its onboarding hook."""
+    import inspect
+
+    from core.kernel import kernel
+
+    k = kernel()
+    if plugin not in k.plugin_names():
+        raise NotFound("unknown_plugin", plugin=plugin)
+    tenant = await get_tenant(slug)
+    plugins = [p for p in tenant.plugins if p != plugin] + ([plugin] if enabled else [])
+    tenant = await update_tenant(tenant, plugins=plugins)
+    if enabled:
+        ctx = Context(tenant=tenant, locale=tenant.locale)
+        async with tenant_scope(ctx):
+            for name, result in k.plugins.per_plugin("tenant_onboarding", ctx=ctx):
+                if name == plugin and inspect.isawaitable(result):
+                    await result
+    return tenant

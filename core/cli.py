@@ -1,0 +1,292 @@
+"""The `xindai` command line. Every subcommand has --help; failures exit non-zero with
+one clear line (zh-CN / en)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from core import kernel as K
+from core.errors import XindaiError
+from core.settings import SettingsError
+
+T = TypeVar("T")
+DEMO_PACK = Path(__file__).resolve().parent.parent / "tenants" / "demo"
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"错误 / error: {message}", err=True)
+    sys.exit(code)
+
+
+def get_kernel() -> K.Kernel:
+    try:
+        return K.boot()
+    except SettingsError as exc:
+        fail(str(exc), 2)
+    except Exception as exc:
+        from core.plugins import PluginError
+
+        if isinstance(exc, PluginError):
+            fail(str(exc), 2)
+        raise
+    raise AssertionError("unreachable")
+
+
+def run(k: K.Kernel, work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work` with the database open; turn expected errors into one clear line."""
+    from core.db import DatabaseError
+    from core.packs import PackError
+
+    async def main() -> T:
+        await K.start(k)
+        try:
+            return await work()
+        finally:
+            await K.stop(k)
+
+    try:
+        return asyncio.run(main())
+    except (PackError, DatabaseError) as exc:
+        fail(str(exc))
+    except XindaiError as exc:
+        fail(f"{exc.message('zh-CN')} / {exc.message('en')}")
+    except OSError as exc:
+        fail(f"无法连接数据库 / cannot reach the database: {exc}")
+    raise AssertionError("unreachable")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="xindai")
+def cli() -> None:
+    """xindai (信贷): loan customer management for Chinese lenders."""
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply all database migrations (idempotent); on PostgreSQL also enforce RLS."""
+    k = get_kernel()
+
+    async def work() -> list[str]:
+        return await K.migrate(k)
+
+    from core.db import DatabaseError
+
+    try:
+        applied = asyncio.run(work())
+    except DatabaseError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"无法连接数据库 / cannot reach the database: {exc}")
+    click.echo(f"已应用 {len(applied)} 个迁移 / applied {len(applied)} migrations")
+    for mid in applied:
+        click.echo(f"  {mid}")
+
+
+@cli.command()
+def check() -> None:
+    """Check settings and the database role (refuses superuser, BYPASSRLS, table owner)."""
+    k = get_kernel()
+    run(k, lambda: asyncio.sleep(0))
+    click.echo(f"ok: {k.settings.profile}, {k.settings.database_url.split('@')[-1]}")
+
+
+@cli.command("plugins")
+def plugins_cmd() -> None:
+    """List plugins: name, version, hooks implemented, and the tenants that enabled them."""
+    k = get_kernel()
+    from core.tenancy import list_tenants
+
+    tenants = run(k, list_tenants)
+    for info in k.plugins.info():
+        enabled = [t.slug for t in tenants if t.enabled(info.name)]
+        kind = "built-in" if info.builtin else "external"
+        click.echo(f"{info.name} {info.version} ({kind})")
+        click.echo(f"  hooks: {', '.join(info.hooks) or '-'}")
+        click.echo(f"  tenants: {', '.join(enabled) or '-'}")
+
+
+@cli.group()
+def tenant() -> None:
+    """Create, export and configure tenants."""
+
+
+@tenant.command("create")
+@click.option("--pack", "pack_path", required=True, type=click.Path(path_type=Path),
+              help="Pack folder or pack.yaml file.")
+@click.option("--slug", default=None, help="Override the pack's tenant slug.")
+def tenant_create(pack_path: Path, slug: str | None) -> None:
+    """Create a tenant from a declarative pack (all or nothing)."""
+    k = get_kernel()
+    from core.packs import apply_pack, load_pack
+
+    async def work() -> Any:
+        return await apply_pack(load_pack(pack_path), slug)
+
+    info, passwords = run(k, work)
+    click.echo(f"已创建租户 / created tenant {info.slug} ({info.name})")
+    for user, password in passwords.items():
+        click.echo(f"  {user}: {password}")
+
+
+@tenant.command("export")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder to write the pack to.")
+@click.option("--records/--no-records", default=True,
+              help="Include records (they contain personal data in clear).")
+def tenant_export(slug: str, out_dir: Path, records: bool) -> None:
+    """Export a tenant as a pack in the same format `tenant create` reads."""
+    k = get_kernel()
+    from core.packs import export_pack
+
+    path = run(k, lambda: export_pack(slug, out_dir, records))
+    click.echo(f"已导出 / exported: {path}")
+    if records:
+        click.echo("注意：导出的记录包含个人信息明文 / note: the records contain personal data "
+                   "in clear", err=True)
+
+
+@tenant.command("list")
+def tenant_list() -> None:
+    """List tenants with their status and enabled plugins."""
+    k = get_kernel()
+    from core.tenancy import list_tenants
+
+    for t in run(k, list_tenants):
+        click.echo(f"{t.slug}\t{t.status}\t{t.name}\t{','.join(t.plugins)}")
+
+
+@tenant.command("enable-plugin")
+@click.argument("slug")
+@click.argument("plugin")
+def tenant_enable(slug: str, plugin: str) -> None:
+    """Enable PLUGIN for tenant SLUG (runs the plugin's onboarding defaults)."""
+    k = get_kernel()
+    from core.tenancy import set_plugin_enabled
+
+    run(k, lambda: set_plugin_enabled(slug, plugin, True))
+    click.echo(f"{slug}: +{plugin}")
+
+
+@tenant.command("disable-plugin")
+@click.argument("slug")
+@click.argument("plugin")
+def tenant_disable(slug: str, plugin: str) -> None:
+    """Disable PLUGIN for tenant SLUG: its routes, menus, events and jobs vanish for it."""
+    k = get_kernel()
+    from core.tenancy import set_plugin_enabled
+
+    run(k, lambda: set_plugin_enabled(slug, plugin, False))
+    click.echo(f"{slug}: -{plugin}")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Bind address (default: XINDAI_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default: XINDAI_PORT).")
+@click.option("--jobs/--no-jobs", default=None,
+              help="Run the in-process worker (default: on unless XINDAI_REDIS_URL is set).")
+def serve(host: str | None, port: int | None, jobs: bool | None) -> None:
+    """Serve the web app and API."""
+    k = get_kernel()
+    _serve(k, host, port, jobs)
+
+
+def _serve(k: K.Kernel, host: str | None, port: int | None, jobs: bool | None) -> None:
+    import uvicorn
+
+    from core.web.app import create_app
+
+    app = create_app(k, run_jobs=not k.settings.redis_url if jobs is None else jobs)
+    uvicorn.run(app, host=host or k.settings.host, port=port or k.settings.port,
+                log_level=k.settings.log_level, http="httptools")
+
+
+@cli.command()
+@click.option("--threads", default=4, show_default=True, help="Worker threads.")
+def worker(threads: int) -> None:
+    """Run background job workers against the Redis broker (XINDAI_REDIS_URL)."""
+    k = get_kernel()
+    if not k.settings.redis_url:
+        fail("需要 XINDAI_REDIS_URL（嵌入模式下作业在 serve 进程内运行） / XINDAI_REDIS_URL is "
+             "required (in embedded mode jobs run inside `serve`)", 2)
+    from core.jobs import start_worker
+
+    async def main() -> None:
+        await K.start(k)
+        w = start_worker(asyncio.get_running_loop(), threads)
+        click.echo(f"worker: {threads} threads, jobs: {', '.join(j.name for j in k.jobs) or '-'}")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            w.stop()
+            await K.stop(k)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@click.option("--host", default=None, help="Bind address.")
+@click.option("--port", default=None, type=int, help="Port.")
+def demo(host: str | None, port: int | None) -> None:
+    """Migrate, load the demo tenant if missing, print the demo logins, and serve."""
+    k = get_kernel()
+    from core.db import DatabaseError
+
+    try:
+        asyncio.run(K.migrate(k))
+    except DatabaseError as exc:
+        fail(str(exc))
+    logins = k.settings.data_dir / "demo-logins.txt"
+
+    async def load() -> None:
+        from core.packs import apply_pack, load_pack
+        from core.tables import Tenant
+
+        if await Tenant.exists().where(Tenant.slug == "demo").run():
+            return
+        _, passwords = await apply_pack(load_pack(DEMO_PACK))
+        fd = os.open(logins, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            for user, password in passwords.items():
+                fh.write(f"{user}\t{password}\n")
+
+    run(k, load)
+    h, p = host or k.settings.host, port or k.settings.port
+    click.echo("")
+    click.echo(f"xindai 演示 / demo: http://{h}:{p}   API: http://{h}:{p}/api/v1/openapi.json")
+    click.echo("租户 / tenant: demo   演示账号 / demo logins (username / password):")
+    if logins.exists():
+        for line in logins.read_text().splitlines():
+            user, _, password = line.partition("\t")
+            click.echo(f"  {user:<12} {password}")
+    click.echo("")
+    _serve(k, host, port, None)
+
+
+def main() -> None:
+    """Entry point: load plugin commands, then run."""
+    try:
+        from core.plugins import Plugins
+        from core.settings import load_settings
+
+        settings = load_settings()
+        plugins = Plugins(settings.plugins, settings.disable_plugins)
+        plugins.hook.register_commands(cli=cli)
+    except Exception as exc:  # settings or plugin loading: one line, unless asking for help
+        from core.plugins import PluginError
+
+        if not isinstance(exc, SettingsError | PluginError):
+            raise
+        if not {"-h", "--help", "--version"} & set(sys.argv[1:]):
+            fail(str(exc), 2)
+    cli()

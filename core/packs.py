@@ -1,0 +1,359 @@
+"""Tenant packs: a declarative YAML format for a tenant's configuration and sample data.
+
+A pack is a folder with `pack.yaml`:
+
+    format: 1
+    tenant:  {slug, name, locale, timezone, business_date, plugins, settings}
+    fields:  {entity: [field spec, ...]}          # custom fields
+    roles:   [{name, label: {zh-CN, en}, permissions: [...]}]
+    users:   [{username, display_name, roles, password?}]
+    <plugin section>: ...                         # e.g. products, from the servicing plugin
+    records: {entity: [record, ...] | "file.yaml"}
+
+Loading is all-or-nothing (one transaction), and every error names the file and line.
+`export_pack` writes the same format back, so a tenant round-trips.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core import records
+from core.crypto import create_tenant_key
+from core.customfields import add_custom_field, custom_fields
+from core.errors import ValidationFailed, XindaiError
+from core.identity import create_user, generate_password
+from core.tables import Role, Tenant, User
+from core.tenancy import Context, TenantInfo, get_tenant, tenant_scope
+
+FORMAT = 1
+CORE_SECTIONS = ("format", "tenant", "fields", "roles", "users", "records")
+
+
+class PackError(Exception):
+    """A pack problem, located: `path:line: message`."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path, self.line = path, line
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {message}")
+
+
+class LineDict(dict):
+    """A mapping that remembers the line of each key (1-based) and of itself."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:
+        mapping = LineDict(super().construct_mapping(node, deep=True))
+        mapping.line = node.start_mark.line + 1
+        mapping.key_lines = {
+            str(k.value): k.start_mark.line + 1 for k, _ in node.value
+        }
+        return mapping
+
+
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping
+)
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PackError(str(path), None, "文件不存在 / file not found") from None
+    except UnicodeDecodeError:
+        raise PackError(str(path), None, "不是 UTF-8 文本 / not UTF-8 text") from None
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise PackError(str(path), mark.line + 1 if mark else None,
+                        f"YAML 语法错误 / YAML syntax error: {exc.problem}") from None
+
+
+def _line(node: Any, key: str | None = None) -> int | None:
+    if isinstance(node, LineDict):
+        return node.key_lines.get(key, node.line) if key else node.line
+    return None
+
+
+@dataclass
+class Pack:
+    """A parsed pack: the top-level document and where it came from."""
+
+    path: Path
+    doc: LineDict
+    record_files: dict[str, tuple[Path, list[Any]]] = field(default_factory=dict)
+
+    def fail(self, node: Any, message: str, key: str | None = None,
+             path: Path | None = None) -> PackError:
+        return PackError(str(path or self.path), _line(node, key), message)
+
+
+def load_pack(location: str | Path) -> Pack:
+    """Read and structurally check a pack folder (or a pack.yaml file)."""
+    from core.kernel import kernel
+
+    path = Path(location)
+    if path.is_dir():
+        path = path / "pack.yaml"
+    doc = read_yaml(path)
+    if not isinstance(doc, LineDict):
+        raise PackError(str(path), 1, "顶层必须是映射 / the top level must be a mapping")
+    pack = Pack(path, doc)
+    known = set(CORE_SECTIONS) | {s.name for s in kernel().pack_sections}
+    for key in doc:
+        if key not in known:
+            raise pack.fail(doc, f"未知的配置段“{key}” / unknown section '{key}'", key)
+    if doc.get("format", FORMAT) != FORMAT:
+        raise pack.fail(doc, f"不支持的格式版本 / unsupported format {doc.get('format')}", "format")
+    tenant = doc.get("tenant")
+    if not isinstance(tenant, LineDict) or not tenant.get("slug") or not tenant.get("name"):
+        raise pack.fail(doc, "tenant 段需要 slug 和 name / section tenant needs slug and name",
+                        "tenant")
+    recs = doc.get("records") or {}
+    if not isinstance(recs, dict):
+        raise pack.fail(doc, "records 必须是映射 / records must be a mapping", "records")
+    for entity, value in recs.items():
+        if isinstance(value, str):
+            file = path.parent / value
+            rows = read_yaml(file)
+            if not isinstance(rows, list):
+                raise PackError(str(file), 1, "必须是记录列表 / must be a list of records")
+            pack.record_files[entity] = (file, rows)
+        elif isinstance(value, list):
+            pack.record_files[entity] = (path, value)
+        else:
+            raise pack.fail(recs, "应为列表或文件名 / expected a list or a file name", entity)
+    return pack
+
+
+def _tenant_info(pack: Pack, slug: str | None) -> TenantInfo:
+    from core.kernel import kernel
+
+    t = pack.doc["tenant"]
+    plugins = t.get("plugins")
+    if plugins is None:
+        plugins = kernel().plugin_names()
+    for p in plugins:
+        if p not in kernel().plugin_names():
+            raise pack.fail(t, f"插件“{p}”未安装 / plugin '{p}' is not installed", "plugins")
+    raw_date = t.get("business_date") or date.today()
+    if not isinstance(raw_date, date):
+        raise pack.fail(t, "business_date 应为日期 / business_date must be a date",
+                        "business_date")
+    return TenantInfo(
+        id=uuid.uuid4(), slug=slug or str(t["slug"]), name=str(t["name"]), status="active",
+        locale=str(t.get("locale", "zh-CN")), timezone=str(t.get("timezone", "Asia/Shanghai")),
+        business_date=raw_date, plugins=tuple(plugins), settings=dict(t.get("settings") or {}),
+    )
+
+
+def _located(pack: Pack, node: Any, exc: ValidationFailed, path: Path | None = None,
+             prefix: str = "") -> PackError:
+    first = exc.errors[0]
+    line = _line(node, first.field) if first.field else _line(node)
+    msgs = "; ".join(f"{prefix}{e.field}: {e.message('zh-CN')} / {e.message('en')}"
+                     for e in exc.errors)
+    return PackError(str(path or pack.path), line, msgs)
+
+
+async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, dict[str, str]]:
+    """Create the tenant and everything in the pack, in one transaction.
+
+    Returns the tenant and the generated passwords of users that had none in the pack.
+    """
+    from core.kernel import kernel
+
+    info = _tenant_info(pack, slug)
+    if await Tenant.exists().where(Tenant.slug == info.slug).run():
+        raise pack.fail(pack.doc["tenant"], f"租户“{info.slug}”已存在 / tenant '{info.slug}' "
+                        "already exists", "slug")
+    ctx = Context(tenant=info, locale=info.locale)
+    passwords: dict[str, str] = {}
+    async with tenant_scope(ctx):
+        await Tenant.insert(Tenant(
+            id=info.id, slug=info.slug, name=info.name, locale=info.locale,
+            timezone=info.timezone, business_date=info.business_date,
+            plugins=list(info.plugins), settings=info.settings,
+        )).run()
+        await create_tenant_key(kernel().master_key, info.id)
+        await _run_onboarding(ctx)
+        await _load_fields(pack, ctx)
+        await _load_roles(pack, ctx)
+        passwords = await _load_users(pack, ctx)
+        for section in sorted(kernel().pack_sections, key=lambda s: s.order):
+            if section.name in pack.doc and info.enabled(section.plugin):
+                from core.declarations import PackSource
+
+                await section.load(ctx, pack.doc[section.name],
+                                   PackSource(str(pack.path), dict(pack.doc.key_lines)))
+        for entity, (path, rows) in pack.record_files.items():
+            for i, row in enumerate(rows):
+                try:
+                    await records.create(ctx, entity, row)
+                except ValidationFailed as exc:
+                    raise _located(pack, row, exc, path, f"[{i + 1}] ") from None
+                except XindaiError as exc:
+                    raise PackError(str(path), _line(row), f"{exc.message('zh-CN')} / "
+                                    f"{exc.message('en')}") from None
+    return info, passwords
+
+
+async def _run_onboarding(ctx: Context) -> None:
+    import inspect
+
+    from core.kernel import kernel
+
+    for plugin, result in kernel().plugins.per_plugin("tenant_onboarding", ctx=ctx):
+        if ctx.tenant.enabled(plugin) and inspect.isawaitable(result):
+            await result
+
+
+async def _load_fields(pack: Pack, ctx: Context) -> None:
+    fields = pack.doc.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise pack.fail(pack.doc, "fields 必须是映射 / fields must be a mapping", "fields")
+    for entity, specs in fields.items():
+        for spec in specs or []:
+            try:
+                await add_custom_field(ctx, entity, dict(spec))
+            except ValidationFailed as exc:
+                raise _located(pack, spec, exc) from None
+            except XindaiError as exc:
+                raise pack.fail(spec, f"{exc.message('zh-CN')} / {exc.message('en')}") from None
+
+
+async def _load_roles(pack: Pack, ctx: Context) -> None:
+    from core.kernel import kernel
+
+    known = {p.code for p in kernel().permissions}
+    for spec in pack.doc.get("roles") or []:
+        if not isinstance(spec, dict) or not spec.get("name"):
+            raise pack.fail(spec, "角色需要 name / a role needs a name")
+        perms = list(spec.get("permissions") or [])
+        unknown = [p for p in perms if p not in known and p != "*"]
+        if unknown:
+            raise pack.fail(spec, f"未知权限 / unknown permissions: {', '.join(unknown)}",
+                            "permissions")
+        label = spec.get("label") or {}
+        await Role.insert(Role(
+            tenant_id=ctx.tenant_id, name=spec["name"],
+            label_zh=label.get("zh-CN", spec["name"]), label_en=label.get("en", spec["name"]),
+            permissions=perms,
+        )).run()
+
+
+async def _load_users(pack: Pack, ctx: Context) -> dict[str, str]:
+    passwords: dict[str, str] = {}
+    role_names = {r["name"] for r in await Role.select(Role.name).where(
+        Role.tenant_id == ctx.tenant_id).run()}
+    for spec in pack.doc.get("users") or []:
+        if not isinstance(spec, dict) or not spec.get("username"):
+            raise pack.fail(spec, "用户需要 username / a user needs a username")
+        bad = [r for r in spec.get("roles") or [] if r not in role_names]
+        if bad:
+            raise pack.fail(spec, f"未知角色 / unknown roles: {', '.join(bad)}", "roles")
+        password = spec.get("password") or generate_password()
+        if not spec.get("password"):
+            passwords[spec["username"]] = password
+        await create_user(ctx, spec["username"], spec.get("display_name", spec["username"]),
+                          password, list(spec.get("roles") or []))
+    return passwords
+
+
+async def export_pack(tenant_slug: str, out_dir: Path, include_records: bool = True) -> Path:
+    """Write the tenant as a pack folder: pack.yaml plus one YAML file per entity's records.
+
+    Records are written with secret fields in clear (a pack must be loadable elsewhere):
+    the folder holds personal data and must be handled as such.
+    """
+    from core.kernel import kernel
+
+    tenant = await get_tenant(tenant_slug)
+    ctx = Context(tenant=tenant, locale=tenant.locale)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc: dict[str, Any] = {"format": FORMAT, "tenant": {
+        "slug": tenant.slug, "name": tenant.name, "locale": tenant.locale,
+        "timezone": tenant.timezone, "business_date": tenant.business_date,
+        "plugins": list(tenant.plugins), "settings": tenant.settings,
+    }}
+    async with tenant_scope(ctx, write=False):
+        fields: dict[str, list[dict[str, Any]]] = {}
+        for name in kernel().registry.entities:
+            specs = [_field_spec(f) for f in await custom_fields(ctx, name)]
+            if specs:
+                fields[name] = specs
+        if fields:
+            doc["fields"] = fields
+        roles = await Role.select().where(Role.tenant_id == tenant.id).order_by(Role.name) \
+            .output(load_json=True).run()
+        if roles:
+            doc["roles"] = [{"name": r["name"], "label": {"zh-CN": r["label_zh"],
+                             "en": r["label_en"]}, "permissions": r["permissions"]} for r in roles]
+        users = await User.select().where(User.tenant_id == tenant.id).order_by(User.username) \
+            .output(load_json=True).run()
+        if users:
+            doc["users"] = [{"username": u["username"], "display_name": u["display_name"],
+                             "roles": u["roles"]} for u in users]
+        for section in kernel().pack_sections:
+            if tenant.enabled(section.plugin):
+                value = await section.export(ctx)
+                if value:
+                    doc[section.name] = value
+        if include_records:
+            doc["records"] = {}
+            for name, entity in kernel().registry.entities.items():
+                if not tenant.enabled(entity.plugin):
+                    continue
+                rows = await _export_records(ctx, name)
+                if rows:
+                    file = f"{entity.api_path}.yaml"
+                    _dump(out_dir / file, rows)
+                    doc["records"][name] = file
+    target = out_dir / "pack.yaml"
+    _dump(target, doc)
+    return target
+
+
+def _field_spec(f: Any) -> dict[str, Any]:
+    d = f.describe()
+    d.pop("custom", None)
+    d.pop("column", None)
+    d["label"] = {"zh-CN": d.pop("label_zh"), "en": d.pop("label_en")}
+    return d
+
+
+async def _export_records(ctx: Context, entity_name: str) -> list[dict[str, Any]]:
+    out = []
+    page = 1
+    while True:
+        batch = await records.list_records(ctx, entity_name, page=page, per_page=200,
+                                           sort="created_at")
+        for item in batch.items:
+            full = await records.get(ctx, entity_name, item["id"], reveal=True)
+            out.append({k: v for k, v in full.items()
+                        if k not in records.SYSTEM_KEYS and v is not None})
+        if page * batch.per_page >= batch.total:
+            return out
+        page += 1
+
+
+def _dump(path: Path, data: Any) -> None:
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def random_slug() -> str:
+    return "t" + secrets.token_hex(4)
