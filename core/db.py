@@ -35,15 +35,13 @@ def is_postgres(engine: Engine) -> bool:
     return engine.engine_type == "postgres"
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
+def make_engine(url: str) -> Engine:
     """An engine for a `sqlite:///path` or `postgresql://...` URL."""
     if url.startswith("sqlite"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
         return SQLiteEngine(path=str(path), timeout=30)
-    engine = PostgresEngine(config={"dsn": url})
-    engine._xindai_pool_size = pool_size  # type: ignore[attr-defined]
-    return engine
+    return PostgresEngine(config={"dsn": url})
 
 
 def _all_tables(cls: type[Table] = Table) -> list[type[Table]]:
@@ -65,10 +63,9 @@ def bind(engine: Engine, apps: list[str] | None = None) -> None:
         table._meta.db = engine
 
 
-async def open_engine(engine: Engine) -> None:
+async def open_engine(engine: Engine, pool_size: int = 10) -> None:
     if is_postgres(engine):
-        size = getattr(engine, "_xindai_pool_size", 10)
-        await engine.start_connection_pool(min_size=1, max_size=size)
+        await engine.start_connection_pool(min_size=1, max_size=pool_size)
     else:
         await engine._run_in_new_connection("PRAGMA journal_mode=WAL")
 
@@ -93,10 +90,10 @@ async def run_migrations(engine: Engine, apps: list[str]) -> list[str]:
     bind(engine, apps)
     before = {r["name"] for r in await Migration.select(Migration.name).run()} \
         if await Migration.table_exists().run() else set()
-    from piccolo.apps.migrations.commands.base import BaseMigrationManager
-
     import contextlib
     import io
+
+    from piccolo.apps.migrations.commands.base import BaseMigrationManager
 
     with contextlib.redirect_stdout(io.StringIO()):
         for app_name in BaseMigrationManager().get_sorted_app_names():

@@ -86,8 +86,8 @@ class PackSection:
     """A top-level section of a tenant pack that a plugin loads and exports."""
 
     name: str
-    load: Callable[["Context", Any, "PackSource"], Awaitable[None]]
-    export: Callable[["Context"], Awaitable[Any]]
+    load: Callable[[Context, Any, PackSource], Awaitable[None]]
+    export: Callable[[Context], Awaitable[Any]]
     order: int = 100
     plugin: str = ""
 

@@ -8,7 +8,7 @@ same checks and the same zh-CN / en messages as built-in ones.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -218,8 +218,8 @@ def _datetime(f: FieldDef, raw: Any) -> datetime:
     return value
 
 
-_TRUE = {True, "true", "1", "yes", "是", 1}
-_FALSE = {False, "false", "0", "no", "否", 0}
+_TRUE = {True, "true", "1", "yes", "是"}
+_FALSE = {False, "false", "0", "no", "否"}
 
 
 def _boolean(f: FieldDef, raw: Any) -> bool:

@@ -19,7 +19,7 @@ from core.declarations import (
     Subscription,
 )
 from core.plugins import Plugins
-from core.registry import EntityType, Registry
+from core.registry import Registry
 from core.settings import Settings, load_settings
 
 KERNEL_APPS = ["core.piccolo_app"]
@@ -71,7 +71,7 @@ def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Ke
         from dataclasses import replace
 
         registry.add(replace(entity, plugin=plugin))
-    engine = db.make_engine(settings.database_url, settings.db_pool_size)
+    engine = db.make_engine(settings.database_url)
     k = Kernel(
         settings=settings,
         plugins=plugins,
@@ -104,7 +104,7 @@ def kernel() -> Kernel:
 async def start(k: Kernel) -> None:
     """Open the connection pool and refuse an app role that would bypass RLS."""
     db.bind(k.engine, k.apps())
-    await db.open_engine(k.engine)
+    await db.open_engine(k.engine, k.settings.db_pool_size)
     await db.check_app_role(k.engine)
 
 
@@ -116,7 +116,7 @@ async def migrate(k: Kernel) -> list[str]:
     """Apply all migrations as the owner role, then (PostgreSQL) enforce RLS and grants."""
     url = k.settings.migrate_database_url or k.settings.database_url
     owner = db.make_engine(url)
-    await db.open_engine(owner)
+    await db.open_engine(owner, 2)
     try:
         applied = await db.run_migrations(owner, k.apps())
         if db.is_postgres(owner):

@@ -31,7 +31,7 @@ from core.customfields import add_custom_field, custom_fields
 from core.errors import ValidationFailed, XindaiError
 from core.identity import create_user, generate_password
 from core.tables import Role, Tenant, User
-from core.tenancy import Context, TenantInfo, get_tenant, tenant_scope
+from core.tenancy import Context, TenantInfo, get_tenant, run_onboarding, tenant_scope
 
 FORMAT = 1
 CORE_SECTIONS = ("format", "tenant", "fields", "roles", "users", "records")
@@ -190,7 +190,7 @@ async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, d
             plugins=list(info.plugins), settings=info.settings,
         )).run()
         await create_tenant_key(kernel().master_key, info.id)
-        await _run_onboarding(ctx)
+        await run_onboarding(ctx)
         await _load_fields(pack, ctx)
         await _load_roles(pack, ctx)
         passwords = await _load_users(pack, ctx)
@@ -210,16 +210,6 @@ async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, d
                     raise PackError(str(path), _line(row), f"{exc.message('zh-CN')} / "
                                     f"{exc.message('en')}") from None
     return info, passwords
-
-
-async def _run_onboarding(ctx: Context) -> None:
-    import inspect
-
-    from core.kernel import kernel
-
-    for plugin, result in kernel().plugins.per_plugin("tenant_onboarding", ctx=ctx):
-        if ctx.tenant.enabled(plugin) and inspect.isawaitable(result):
-            await result
 
 
 async def _load_fields(pack: Pack, ctx: Context) -> None:

@@ -95,13 +95,18 @@ class Plugins:
     def hook(self) -> Any:
         return self.pm.hook
 
-    def per_plugin(self, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+    def per_plugin(
+        self, hook_name: str, only: Callable[[str], bool] | None = None, **kwargs: Any
+    ) -> Iterator[tuple[str, Any]]:
         """Call `hook_name` on each plugin separately, yielding (plugin name, result).
 
-        Used where the kernel must know which plugin contributed what (per-tenant enablement).
+        Used where the kernel must know which plugin contributed what (per-tenant
+        enablement); `only` skips plugins before they are called.
         """
         hook = getattr(self.pm.hook, hook_name)
         for impl in reversed(hook.get_hookimpls()):  # registration order
+            if only is not None and not only(impl.plugin_name):
+                continue
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
             yield impl.plugin_name, impl.function(**args)
 

@@ -403,7 +403,7 @@ async def list_records(
             if op == "contains":
                 if not (f.column and f.type in (FieldType.text, FieldType.long_text)):
                     raise XindaiError("bad_filter", field=raw_key)
-                where.append(_col(t, key).ilike(f"%{raw}%"))
+                where.append(_contains(_col(t, key), raw, pg))
                 continue
             try:
                 value = f.coerce(raw)
@@ -442,6 +442,13 @@ async def list_records(
         return Page(items, total, page, per_page)
 
 
+def _contains(column: Any, text: str, pg: bool) -> Any:
+    """Case-insensitive substring match. `%` and `_` are dropped from the text so a user
+    cannot send a pattern (piccolo gives LIKE no ESCAPE clause)."""
+    pattern = "%" + text.replace("%", "").replace("_", "") + "%"
+    return column.ilike(pattern) if pg else column.like(pattern)
+
+
 async def _search_clause(ctx: Context, entity: EntityType, q: str) -> Any:
     """`q` matches searchable text columns by substring, and secret searchable fields exactly."""
     from core.kernel import kernel
@@ -456,7 +463,7 @@ async def _search_clause(ctx: Context, entity: EntityType, q: str) -> Any:
             keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
             ids.extend(await _bidx_ids(ctx, entity, f, keys, q))
         elif f.column and f.type in (FieldType.text, FieldType.long_text, FieldType.credit_code):
-            part = _col(t, f.key).ilike(f"%{q}%")
+            part = _contains(_col(t, f.key), q, is_postgres(t._meta.db))
             clause = part if clause is None else clause | part
     if ids:
         part = t.id.is_in(ids)

@@ -179,8 +179,6 @@ async def update_tenant(tenant: TenantInfo, **values: Any) -> TenantInfo:
 
 async def set_plugin_enabled(slug: str, plugin: str, enabled: bool) -> TenantInfo:
     """Enable or disable a loaded plugin for one tenant; enabling runs its onboarding hook."""
-    import inspect
-
     from core.kernel import kernel
 
     k = kernel()
@@ -192,7 +190,19 @@ async def set_plugin_enabled(slug: str, plugin: str, enabled: bool) -> TenantInf
     if enabled:
         ctx = Context(tenant=tenant, locale=tenant.locale)
         async with tenant_scope(ctx):
-            for name, result in k.plugins.per_plugin("tenant_onboarding", ctx=ctx):
-                if name == plugin and inspect.isawaitable(result):
-                    await result
+            await run_onboarding(ctx, {plugin})
     return tenant
+
+
+async def run_onboarding(ctx: Context, plugins: set[str] | None = None) -> None:
+    """Run `tenant_onboarding` of the tenant's enabled plugins (or just `plugins`)."""
+    import inspect
+
+    from core.kernel import kernel
+
+    def wanted(name: str) -> bool:
+        return ctx.tenant.enabled(name) and (plugins is None or name in plugins)
+
+    for _, result in kernel().plugins.per_plugin("tenant_onboarding", wanted, ctx=ctx):
+        if inspect.isawaitable(result):
+            await result
