@@ -66,7 +66,7 @@ class FieldProblem(Exception):
 
 
 DEFAULT_MAX_LENGTH = {FieldType.text: 200, FieldType.long_text: 10000}
-KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _MONEY_MAX = Decimal("1e15")
 
 
@@ -161,9 +161,9 @@ def _bounded(f: FieldDef, value: Decimal | int) -> None:
 
 
 def _integer(f: FieldDef, raw: Any) -> int:
-    if isinstance(raw, bool) or isinstance(raw, float):
+    if not isinstance(raw, int | str) or isinstance(raw, bool):  # no float, Decimal, bool
         raise FieldProblem("type_integer")
-    if isinstance(raw, str) and not re.fullmatch(r"[+-]?\d{1,18}", raw.strip()):
+    if isinstance(raw, str) and not re.fullmatch(r"[+-]?[0-9]{1,18}", raw.strip()):
         raise FieldProblem("type_integer")
     try:
         value = int(raw)
@@ -223,6 +223,8 @@ _FALSE = {False, "false", "0", "no", "否"}
 
 
 def _boolean(f: FieldDef, raw: Any) -> bool:
+    if not isinstance(raw, str | int):  # bool is an int
+        raise FieldProblem("type_boolean")
     key = raw.strip().lower() if isinstance(raw, str) else raw
     if key in _TRUE and not isinstance(key, float):
         return True
@@ -245,7 +247,7 @@ def _multi(f: FieldDef, raw: Any) -> tuple[str, ...]:
         raise FieldProblem("type_list")
     values = {c.value for c in f.options}
     for item in raw:
-        if item not in values:
+        if not isinstance(item, str) or item not in values:
             raise FieldProblem("choice", value=item)
     return tuple(dict.fromkeys(raw))
 
@@ -306,14 +308,29 @@ def mask(f: FieldDef, value: str) -> str:
 
 def field_from_dict(data: dict[str, Any], custom: bool = True) -> FieldDef:
     """Build a FieldDef from a pack entry or a custom-field row; raises FieldProblem."""
+    try:
+        return _field_from_dict(data, custom)
+    except FieldProblem:
+        raise
+    except (ValueError, TypeError, AttributeError, ArithmeticError, re.error) as exc:
+        raise FieldProblem("bad_field_spec", detail=str(exc)) from None
+
+
+def _field_from_dict(data: dict[str, Any], custom: bool) -> FieldDef:
+    if not isinstance(data, dict):
+        raise FieldProblem("bad_field_spec", detail="not a mapping")
     key = str(data.get("key", ""))
-    if not KEY_RE.match(key):
+    if not KEY_RE.fullmatch(key):
         raise FieldProblem("custom_field_key")
     try:
         ftype = FieldType(data.get("type"))
     except ValueError:
         raise FieldProblem("unknown_field_type", type=data.get("type")) from None
     label = data.get("label") or {}
+    if isinstance(label, str):
+        label = {"zh-CN": label, "en": label}
+    if not isinstance(label, dict):
+        raise FieldProblem("bad_field_spec", detail="label")
     label_zh = data.get("label_zh") or label.get("zh-CN") or label.get("zh") or key
     label_en = data.get("label_en") or label.get("en") or key
     options = tuple(
@@ -325,6 +342,14 @@ def field_from_dict(data: dict[str, Any], custom: bool = True) -> FieldDef:
     get = lambda k: data.get(k, rules.get(k))  # noqa: E731
     sens = data.get("sensitivity") or (
         "secret" if ftype in (FieldType.resident_id, FieldType.phone) else "public")
+    if sens not in Sensitivity.__members__:
+        raise FieldProblem("bad_sensitivity", value=sens)
+    pattern = get("pattern")
+    if pattern is not None:
+        re.compile(str(pattern))
+    max_length = get("max_length")
+    if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
+        raise FieldProblem("bad_field_spec", detail="max_length")
     return FieldDef(
         key=key,
         type=ftype,
@@ -334,10 +359,10 @@ def field_from_dict(data: dict[str, Any], custom: bool = True) -> FieldDef:
         sensitivity=Sensitivity(sens),
         searchable=bool(data.get("searchable", False)),
         options=options,
-        max_length=get("max_length"),
+        max_length=None if max_length is None else int(max_length),
         min_value=None if get("min_value") is None else Decimal(str(get("min_value"))),
         max_value=None if get("max_value") is None else Decimal(str(get("max_value"))),
-        pattern=get("pattern"),
+        pattern=pattern,
         reference=get("reference"),
         custom=custom,
         column=not custom,

@@ -120,6 +120,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "a password must have 8 to 128 characters",
     },
     "user_exists": {"zh-CN": "用户“{username}”已存在", "en": "user '{username}' already exists"},
+    "bad_if_match": {
+        "zh-CN": "If-Match 应为记录的版本号",
+        "en": "If-Match must be the record's version number",
+    },
     "bad_request": {"zh-CN": "请求格式不正确", "en": "the request is malformed"},
     "internal": {
         "zh-CN": "服务器内部错误，已记录，请稍后重试",
@@ -142,6 +146,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "unknown_field_type": {
         "zh-CN": "未知的字段类型“{type}”",
         "en": "unknown field type '{type}'",
+    },
+    "bad_field_spec": {
+        "zh-CN": "字段定义有误：{detail}",
+        "en": "the field definition is invalid: {detail}",
+    },
+    "bad_sensitivity": {
+        "zh-CN": "敏感级别“{value}”无效（可选 public、personal、secret）",
+        "en": "sensitivity '{value}' is invalid (public, personal or secret)",
     },
     "unknown_entity": {"zh-CN": "未知的业务对象“{entity}”", "en": "unknown entity '{entity}'"},
     "plugin_disabled": {

@@ -74,8 +74,8 @@ def _convert(name: str, raw: Any, typ: Any) -> Any:
             raise SettingsError(name, "应为路径", "expected a path")
         return Path(raw)
     if typ is int:
-        if isinstance(raw, bool):
-            raise SettingsError(name, "应为整数", "expected an integer")
+        if not isinstance(raw, int | str) or isinstance(raw, bool):
+            raise SettingsError(name, f"应为整数，实际为 {raw!r}", f"expected an integer, got {raw!r}")
         try:
             return int(raw)
         except (TypeError, ValueError):
@@ -106,6 +106,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise SettingsError("XINDAI_CONFIG", f"找不到文件 {path}", f"file {path} not found") from None
+    except OSError as exc:
+        raise SettingsError("XINDAI_CONFIG", f"无法读取 {path}：{exc.strerror}",
+                            f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(
             "XINDAI_CONFIG", f"{path} 不是有效的 TOML：{exc}", f"{path} is not valid TOML: {exc}"
@@ -131,8 +134,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                 f"{config_path or 'xindai.toml'}: {key}", "未知的配置项", "unknown setting"
             )
     for key in env:
-        if key.startswith(PREFIX) and key != "XINDAI_CONFIG" and key[len(PREFIX):].lower() not in known:
-            raise SettingsError(key, "未知的配置项", "unknown setting")
+        if key.upper().startswith(PREFIX) and key != "XINDAI_CONFIG" and (
+            key != key.upper() or key[len(PREFIX):].lower() not in known
+        ):
+            raise SettingsError(key, "未知的配置项（名称须大写）", "unknown setting (names are upper case)")
 
     values: dict[str, Any] = {}
     for f in fields(Settings):
@@ -151,7 +156,7 @@ def _complete(s: Settings) -> Settings:
 
     if not s.database_url:
         s = replace(s, database_url=f"sqlite:///{(s.data_dir / 'xindai.sqlite3').as_posix()}")
-    if not (s.is_sqlite or s.is_postgres):
+    if not (s.database_url.startswith("sqlite:///") or s.is_postgres):
         raise SettingsError(
             "XINDAI_DATABASE_URL",
             "只支持 sqlite:/// 或 postgresql:// 开头的地址",

@@ -24,10 +24,10 @@ RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 RESIDENT_ID_CHECK = "10X98765432"
 CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_RESIDENT_ID_RE = re.compile(r"^\d{17}[\dX]$")
-_MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_REGION_RE = re.compile(r"^\d{6}$")
+_RESIDENT_ID_RE = re.compile(r"[0-9]{17}[0-9X]")
+_MOBILE_RE = re.compile(r"1[3-9][0-9]{9}")
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_REGION_RE = re.compile(r"[0-9]{6}")
 
 
 def resident_id_check_char(first17: str) -> str:
@@ -43,7 +43,7 @@ def check_resident_id(value: str, today: date | None = None) -> str:
     keeps their number, so a newer code with an older birth date is legitimate.
     """
     v = value.strip().upper()
-    if not _RESIDENT_ID_RE.match(v):
+    if not _RESIDENT_ID_RE.fullmatch(v):
         raise InvalidValue("resident_id_format")
     try:
         born = date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
@@ -81,7 +81,7 @@ def check_credit_code(value: str) -> str:
 
 def normalise_mobile(value: str) -> str:
     """Strip spaces, dashes and a +86 / 0086 prefix."""
-    v = re.sub(r"[\s\-()]", "", value)
+    v = re.sub(r"[\s\-()]", "", value)  # ASCII digits only: full-width digits are refused
     for prefix in ("+86", "0086"):
         if v.startswith(prefix):
             v = v[len(prefix):]
@@ -91,14 +91,14 @@ def normalise_mobile(value: str) -> str:
 def check_mobile(value: str) -> str:
     """Validate a mainland mobile number (`^1[3-9]\\d{9}$` after stripping +86/0086)."""
     v = normalise_mobile(value)
-    if not _MOBILE_RE.match(v):
+    if not _MOBILE_RE.fullmatch(v):
         raise InvalidValue("mobile")
     return v
 
 
 def check_email(value: str) -> str:
     v = value.strip()
-    if len(v) > 254 or not _EMAIL_RE.match(v):
+    if len(v) > 254 or not _EMAIL_RE.fullmatch(v):
         raise InvalidValue("email")
     return v.lower()
 
@@ -106,7 +106,7 @@ def check_email(value: str) -> str:
 def check_region(value: str) -> str:
     """A six-digit GB/T 2260 code whose province exists; city and county digits are free."""
     v = value.strip()
-    if not _REGION_RE.match(v) or v[:2] not in PROVINCES:
+    if not _REGION_RE.fullmatch(v) or v[:2] not in PROVINCES:
         raise InvalidValue("region")
     return v
 

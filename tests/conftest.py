@@ -172,12 +172,15 @@ def _tenant_factory() -> NewTenant:
 
 @pytest.fixture
 async def client(kernel: Any) -> AsyncIterator[Any]:
-    """An HTTP client on the app of the active kernel (pool owned by the fixture)."""
-    from litestar.testing import AsyncTestClient
+    """An HTTP client on the app of the active kernel, in the test's own event loop (the
+    connection pool belongs to that loop)."""
+    import httpx
 
     from core.web.app import create_app
 
-    async with AsyncTestClient(create_app(kernel, open_db=False)) as c:
+    app = create_app(kernel, open_db=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 
 from core.errors import NotFound, Unauthenticated
@@ -41,9 +43,13 @@ async def current_context(connection: ASGIConnection[Any, Any, Any, Any]) -> Con
     return ctx
 
 
-async def provide_ctx(request: Any) -> Context:
+async def provide_ctx(request: Request[Any, Any, Any]) -> Context:
     """Litestar dependency `ctx`."""
     return await current_context(request)
+
+
+CurrentContext = NamedDependency[Context]
+"""Annotate a handler parameter `ctx: CurrentContext` to receive the caller's Context."""
 
 
 def plugin_guard(plugin: str) -> Any:

@@ -41,6 +41,11 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     import structlog
+    from asyncpg.exceptions import InsufficientPrivilegeError
+
+    if isinstance(exc, InsufficientPrivilegeError):  # an RLS policy refused a write
+        locale = request_locale(request)
+        return _problem(403, "tenant_scope", t("tenant_scope", locale), locale)
 
     structlog.get_logger().exception("unhandled error", path=request.url.path)
     locale = request_locale(request)

@@ -128,10 +128,6 @@ class TestInteger:
         high = problem(f, 11)
         assert (high.code, high.params) == ("max_value", {"max": Decimal(10)})
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: _integer accepts a Decimal with a fraction and truncates it (1.5 -> 1)",
-    )
     def test_fractional_decimal_refused(self):
         assert problem(fd("integer"), Decimal("1.5")).code == "type_integer"
 
@@ -282,10 +278,6 @@ class TestBoolean:
     def test_refused(self, raw):
         assert problem(fd("boolean"), raw).code == "type_boolean"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: _boolean does `raw in set`, so a list/dict raises TypeError (unhashable)",
-    )
     @pytest.mark.parametrize("raw", [["true"], {"v": True}])
     def test_unhashable_refused_with_field_problem(self, raw):
         assert problem(fd("boolean"), raw).code == "type_boolean"
@@ -338,10 +330,6 @@ class TestMultiSelect:
     def test_not_a_list(self, raw):
         assert problem(fd("multi_select"), raw).code == "type_list"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: _multi does `item not in set`, so an unhashable item raises TypeError",
-    )
     def test_unhashable_item_refused_with_field_problem(self):
         assert problem(fd("multi_select"), [["a"]]).code == "choice"
 
@@ -638,28 +626,24 @@ class TestFieldFromDict:
         assert "max_value" not in d
         assert field_from_dict(d) == f
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: KEY_RE uses `$`, which also matches before a trailing newline",
-    )
     def test_key_with_trailing_newline_refused(self):
         with pytest.raises(FieldProblem) as info:
             field_from_dict({"key": "amount\n", "type": "text"})
         assert info.value.code == "custom_field_key"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: field_from_dict lets decimal.InvalidOperation / ValueError / "
-        "AttributeError escape instead of raising FieldProblem",
-    )
     @pytest.mark.parametrize(
         "extra",
-        [{"min_value": "abc"}, {"sensitivity": "bogus"}, {"label": "金额"}],
-        ids=["min_value", "sensitivity", "label-string"],
+        [{"min_value": "abc"}, {"sensitivity": "bogus"}, {"label": ["金额"]},
+         {"pattern": "(unclosed"}, {"max_length": 0}],
+        ids=["min_value", "sensitivity", "label-list", "pattern", "max_length"],
     )
     def test_bad_definition_raises_field_problem(self, extra):
         with pytest.raises(FieldProblem):
             field_from_dict({"key": "amount", "type": "money", **extra})
+
+    def test_plain_string_label_serves_both_languages(self):
+        f = field_from_dict({"key": "amount", "type": "money", "label": "金额"})
+        assert (f.label("zh-CN"), f.label("en")) == ("金额", "金额")
 
 
 # --------------------------------------------------------------------------- message codes

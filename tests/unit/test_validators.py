@@ -145,11 +145,6 @@ class TestResidentId:
         with pytest.raises(ValueError):
             resident_id_check_char("1234")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: \\d matches non-ASCII digits; full-width digits pass and are returned "
-        "un-normalised",
-    )
     def test_fullwidth_digits_are_rejected_or_normalised(self):
         fullwidth = VALID_ID[:17].translate(str.maketrans("0123456789", "０１２３４５６７８９"))
         try:
@@ -291,10 +286,6 @@ class TestMobile:
         assert normalise_mobile("+86 (138) 0013-8000") == "13800138000"
         assert normalise_mobile("12345") == "12345"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: \\d matches non-ASCII digits; check_mobile returns full-width digits",
-    )
     def test_fullwidth_digits_are_rejected_or_normalised(self):
         try:
             out = check_mobile("138００１３８０００")

@@ -1,0 +1,159 @@
+"""PostgreSQL row-level security: every tenant table is covered, and nothing crosses tenants."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from core import db, records
+from core.tenancy import tenant_scope
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.postgres]
+
+
+async def test_every_tenant_table_has_forced_rls_with_check(pg: Any) -> None:
+    """Read the catalogs: a table with tenant_id and no forced RLS + WITH CHECK fails here."""
+    rows = await db.fetch(pg.engine, """
+        SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+               (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid
+                  AND p.polqual IS NOT NULL AND p.polwithcheck IS NOT NULL) AS policies,
+               pg_get_userbyid(c.relowner) AS owner
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+             AND NOT a.attisdropped
+        WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
+    """)
+    names = {r["relname"] for r in rows}
+    assert {"crm_customer", "custom_field", "blind_index", "app_user", "tenant_key"} <= names
+    bad = [r["relname"] for r in rows
+           if not (r["relrowsecurity"] and r["relforcerowsecurity"] and r["policies"] >= 1)]
+    assert bad == []
+    assert {r["owner"] for r in rows} == {"xindai_test_owner"}
+
+
+async def test_every_declared_tenant_table_is_covered(pg: Any) -> None:
+    """The model side: every table of every piccolo app with tenant_id is under RLS."""
+    from piccolo.conf.apps import AppRegistry
+
+    covered = set(await db.tenant_tables(pg.engine))
+    declared = {
+        t._meta.tablename
+        for app in AppRegistry(apps=pg.apps()).app_configs.values()
+        for t in app.table_classes
+        if any(c._meta.name == "tenant_id" for c in t._meta.columns)
+    }
+    assert "crm_customer" in declared
+    assert declared - covered == set()
+
+
+async def test_app_role_is_not_privileged_and_owns_nothing(pg: Any) -> None:
+    role = await db.fetch(pg.engine, "SELECT current_user AS u, rolsuper, rolbypassrls "
+                          "FROM pg_roles WHERE rolname = current_user")
+    assert role[0]["u"] == "xindai_test_app"
+    assert not role[0]["rolsuper"] and not role[0]["rolbypassrls"]
+    owned = await db.fetch(pg.engine, "SELECT count(*) AS n FROM pg_tables "
+                           "WHERE tableowner = current_user")
+    assert owned[0]["n"] == 0
+    await db.check_app_role(pg.engine)  # does not raise
+
+
+@pytest.mark.parametrize("who", ["super", "owner"])
+async def test_start_up_refuses_superuser_and_owner(pg: Any, pg_database: dict[str, str],
+                                                    who: str) -> None:
+    engine = db.make_engine(pg_database[who])
+    await db.open_engine(engine, 1)
+    try:
+        with pytest.raises(db.DatabaseError) as info:
+            await db.check_app_role(engine)
+        assert "XINDAI_DATABASE_URL" in str(info.value)
+    finally:
+        await db.close_engine(engine)
+        db.bind(pg.engine)
+
+
+async def test_tenant_a_cannot_see_tenant_b_even_without_the_app_filter(new_pg_tenant: Any
+                                                                        ) -> None:
+    a, b = await new_pg_tenant(), await new_pg_tenant()
+    b_ids = [r["id"] for r in (await records.list_records(b, "customer")).items]
+    assert len(b_ids) == 2
+    from core.tables import Tenant
+
+    engine = Tenant._meta.db
+    async with tenant_scope(a):
+        # raw SQL, no tenant filter: only RLS stands between A and B's rows
+        seen = await db.fetch(engine, "SELECT id FROM crm_customer WHERE id = ANY({}::uuid[])",
+                              [uuid.UUID(i) for i in b_ids])
+        assert seen == []
+        everything = await db.fetch(engine, "SELECT DISTINCT tenant_id FROM crm_customer")
+        assert [r["tenant_id"] for r in everything] == [a.tenant_id]
+        keys = await db.fetch(engine, "SELECT DISTINCT tenant_id FROM tenant_key")
+        assert [r["tenant_id"] for r in keys] == [a.tenant_id]
+    # through the data layer
+    for rid in b_ids:
+        with pytest.raises(records.NotFound):
+            await records.get(a, "customer", rid)
+        with pytest.raises(records.NotFound):
+            await records.update(a, "customer", rid, {"name": "入侵"})
+        with pytest.raises(records.NotFound):
+            await records.delete(a, "customer", rid)
+    assert (await records.get(b, "customer", b_ids[0]))["name"] != "入侵"
+
+
+async def test_writes_for_another_tenant_are_refused_by_the_policy(new_pg_tenant: Any) -> None:
+    import asyncpg
+
+    from core.tables import Tenant
+
+    a, b = await new_pg_tenant(records=False), await new_pg_tenant(records=False)
+    engine = Tenant._meta.db
+    with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
+        async with tenant_scope(a):
+            await db.fetch(engine, "INSERT INTO role (id, tenant_id, name, label_zh, label_en, "
+                           "permissions) VALUES ({}, {}, 'x', 'x', 'x', '[]')",
+                           uuid.uuid4(), b.tenant_id)
+    rec = await records.create(b, "customer", {"kind": "company", "name": "乙公司",
+                                               "credit_code": "91110000600037341L"})
+    async with tenant_scope(a):
+        moved = await db.fetch(engine, "UPDATE crm_customer SET tenant_id = {} WHERE id = {} "
+                               "RETURNING id", a.tenant_id, uuid.UUID(rec["id"]))
+        assert moved == []  # B's row is invisible to A, so nothing to update
+    with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
+        async with tenant_scope(b):
+            await db.fetch(engine, "UPDATE crm_customer SET tenant_id = {} WHERE id = {}",
+                           a.tenant_id, uuid.UUID(rec["id"]))
+
+
+async def test_outside_a_tenant_scope_nothing_is_visible(new_pg_tenant: Any) -> None:
+    from core.tables import Tenant
+
+    await new_pg_tenant()
+    engine = Tenant._meta.db
+    assert await db.fetch(engine, "SELECT id FROM crm_customer") == []
+
+
+async def test_the_tenant_setting_does_not_leak_across_pooled_connections(
+    new_pg_tenant: Any, pg: Any
+) -> None:
+    from core.tables import Tenant
+
+    a = await new_pg_tenant()
+    engine = Tenant._meta.db
+    for _ in range(3):
+        async with tenant_scope(a):
+            assert (await db.fetch(engine, "SELECT count(*) AS n FROM crm_customer"))[0]["n"] == 2
+    # every connection of the pool, after use, reads the setting as empty
+    async with engine.pool.acquire() as conn:
+        value = await conn.fetchval("SELECT current_setting('app.tenant_id', true)")
+        assert value in (None, "")
+        assert await conn.fetchval("SELECT count(*) FROM crm_customer") == 0
+
+
+async def test_migrate_is_idempotent_and_reasserts_rls(pg: Any) -> None:
+    from core import kernel as K
+
+    assert await K.migrate(pg) == []
+    tables = await db.tenant_tables(pg.engine)
+    assert "crm_customer" in tables
