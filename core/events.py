@@ -21,9 +21,7 @@ async def emit(ctx: Context, event: str, payload: dict[str, Any]) -> int:
     from core.kernel import kernel
 
     ran = 0
-    for sub in kernel().subscriptions:
-        if sub.event != event or not ctx.tenant.enabled(sub.plugin):
-            continue
+    for sub in kernel().subscriptions_for(ctx.tenant, event):
         result = sub.handler(ctx, payload)
         if inspect.isawaitable(result):
             await result

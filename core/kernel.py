@@ -21,6 +21,7 @@ from core.declarations import (
 from core.plugins import Plugins
 from core.registry import Registry
 from core.settings import Settings, load_settings
+from core.tenancy import TenantInfo
 
 KERNEL_APPS = ["core.piccolo_app"]
 
@@ -55,6 +56,26 @@ class Kernel:
 
     def plugin_names(self) -> list[str]:
         return self.plugins.names
+
+    def menu_for(self, tenant: TenantInfo) -> list[MenuItem]:
+        """The menu entries of the plugins the tenant enabled, in display order."""
+        return sorted((m for m in self.menu_items if tenant.enabled(m.plugin)),
+                      key=lambda m: (m.order, m.key))
+
+    def subscriptions_for(self, tenant: TenantInfo, event: str) -> list[Subscription]:
+        return [s for s in self.subscriptions if s.event == event and tenant.enabled(s.plugin)]
+
+    def periodic_jobs_for(self, tenant: TenantInfo) -> list[PeriodicJob]:
+        return [j for j in self.periodic_jobs if tenant.enabled(j.plugin)]
+
+    def provider(self, kind: str, tenant: TenantInfo) -> Any | None:
+        """`choose_provider` with firstresult semantics, asking only the tenant's plugins
+        (externals are asked before built-ins, as pluggy calls the last registered first)."""
+        for _, result in self.plugins.per_plugin("choose_provider", tenant.enabled,
+                                                 kind=kind, tenant=tenant):
+            if result is not None:
+                return result
+        return None
 
 
 _current: Kernel | None = None

@@ -104,7 +104,7 @@ class Plugins:
         enablement); `only` skips plugins before they are called.
         """
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in reversed(hook.get_hookimpls()):  # pluggy call order: last registered first
             if only is not None and not only(impl.plugin_name):
                 continue
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
@@ -114,7 +114,7 @@ class Plugins:
         """Gather (plugin name, item) for everything plugins pass to `register`."""
         items: list[tuple[str, Any]] = []
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in reversed(hook.get_hookimpls()):  # pluggy call order: last registered first
             found: list[Any] = []
             impl.function(register=found.append)
             items.extend((impl.plugin_name, item) for item in found)
