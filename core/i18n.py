@@ -68,8 +68,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{label} contains an invalid birth date",
     },
     "credit_code_format": {
-        "zh-CN": "{label}应为 18 位统一社会信用代码",
-        "en": "{label} must be an 18-character unified social credit code",
+        "zh-CN": "{label}应为 18 位，只含数字和大写字母（不含 I、O、S、V、Z）",
+        "en": "{label} must have 18 characters: digits and capital letters except I, O, S, V, Z",
     },
     "credit_code_checksum": {
         "zh-CN": "{label}校验位错误",
