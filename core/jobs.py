@@ -39,9 +39,13 @@ def setup_broker(redis_url: str, namespace: str = "xindai") -> dramatiq.Broker:
 
 
 def declare_actors(jobs: list[Job]) -> dict[str, dramatiq.Actor]:
-    """One dramatiq actor per registered job, on the current broker."""
+    """One dramatiq actor per registered job, on the current broker (reused if declared)."""
+    broker = dramatiq.get_broker()
     _actors.clear()
     for job in jobs:
+        if job.name in broker.actors:
+            _actors[job.name] = broker.get_actor(job.name)
+            continue
         _actors[job.name] = dramatiq.actor(
             _runner(job), actor_name=job.name, queue_name="default",
             time_limit=job.time_limit_s * 1000, max_retries=job.max_retries,

@@ -14,7 +14,6 @@ from core.packs import PackError, apply_pack, export_pack, load_pack
 from core.tables import Tenant
 from tests.conftest import ROOT, SMALL_PACK
 
-pytestmark = pytest.mark.asyncio
 
 
 async def test_demo_pack_loads_synthetic_shanxi_customers(kernel: Any) -> None:

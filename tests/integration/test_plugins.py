@@ -14,7 +14,6 @@ from core.errors import NotFound
 from core.plugins import PluginError, Plugins
 from tests.conftest import ROOT, login
 
-pytestmark = pytest.mark.asyncio
 
 VALID = {"kind": "company", "name": "晋中示例商贸有限公司", "credit_code": "91110000600037341L"}
 

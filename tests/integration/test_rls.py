@@ -10,7 +10,7 @@ import pytest
 from core import db, records
 from core.tenancy import tenant_scope
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.postgres]
+pytestmark = pytest.mark.postgres
 
 
 async def test_every_tenant_table_has_forced_rls_with_check(pg: Any) -> None:
