@@ -135,7 +135,7 @@ class TenantKeys:
 
     def blind_index(self, entity: str, field_key: str, normalised: str) -> str:
         """Keyed HMAC of the normalised value; uses the first key version so it is stable."""
-        key = _subkey(self.keys[min(self.keys)], f"bidx|{entity}|{field_key}")
+        key = _subkey(self.keys[min(self.keys)], f"bidx|{self.tenant_id}|{entity}|{field_key}")
         return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()
 
 
