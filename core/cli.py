@@ -25,9 +25,12 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+_loaded: dict[str, Any] = {}  # settings and plugins loaded once by main()
+
+
 def get_kernel() -> K.Kernel:
     try:
-        return K.boot()
+        return K.boot(_loaded.get("settings"), _loaded.get("plugins"))
     except SettingsError as exc:
         fail(str(exc), 2)
     except Exception as exc:
@@ -282,6 +285,7 @@ def main() -> None:
         settings = load_settings()
         plugins = Plugins(settings.plugins, settings.disable_plugins)
         plugins.hook.register_commands(cli=cli)
+        _loaded.update(settings=settings, plugins=plugins)
     except Exception as exc:  # settings or plugin loading: one line, unless asking for help
         from core.plugins import PluginError
 

@@ -50,12 +50,15 @@ class Kernel:
             apps.extend(result or [])
         return apps
 
-    def entity_plugin(self, name: str) -> str | None:
-        entity = self.registry.get(name)
-        return entity.plugin if entity else None
-
     def plugin_names(self) -> list[str]:
         return self.plugins.names
+
+    def setting(self, tenant: TenantInfo, key: str) -> Any:
+        """A plugin setting for a tenant: the tenant's own value, else the declared default."""
+        for declared in self.plugin_settings:
+            if declared.key == key and tenant.enabled(declared.plugin):
+                return tenant.settings.get(key, declared.default)
+        raise KeyError(key)
 
     def menu_for(self, tenant: TenantInfo) -> list[MenuItem]:
         """The menu entries of the plugins the tenant enabled, in display order."""
@@ -150,7 +153,3 @@ async def migrate(k: Kernel) -> list[str]:
         await db.close_engine(owner)
         db.bind(k.engine, k.apps())
     return applied
-
-
-def describe(k: Kernel) -> dict[str, Any]:
-    return {"plugins": [p.name for p in k.plugins.info()], "entities": list(k.registry.entities)}

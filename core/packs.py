@@ -16,7 +16,6 @@ Loading is all-or-nothing (one transaction), and every error names the file and 
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -343,7 +342,3 @@ async def _export_records(ctx: Context, entity_name: str) -> list[dict[str, Any]
 
 def _dump(path: Path, data: Any) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-
-
-def random_slug() -> str:
-    return "t" + secrets.token_hex(4)

@@ -103,3 +103,25 @@ async def test_enabling_a_plugin_later_runs_its_onboarding(kernel: Any, new_tena
     assert tenant.plugins == ("crm",)
     with pytest.raises(NotFound):
         await set_plugin_enabled(ctx.tenant.slug, "nope", True)
+
+
+async def test_plugin_settings_and_pack_sections(kernel: Any, tmp_path: Any) -> None:
+    import yaml
+
+    from core.packs import apply_pack, export_pack, load_pack
+    from tests.conftest import SMALL_PACK
+
+    pack = load_pack(SMALL_PACK)
+    pack.doc["tenant"]["plugins"] = ["crm", "example"]
+    pack.doc["example"] = {"greeting": "欢迎光临"}
+    info, _ = await apply_pack(pack, slug="greeter")
+    from core.tenancy import get_tenant
+
+    tenant = await get_tenant("greeter")
+    assert kernel.setting(tenant, "example.greeting") == "欢迎光临"
+    plain, _ = await apply_pack(load_pack(SMALL_PACK), slug="plain-greeter")
+    with pytest.raises(KeyError):  # the plugin is not enabled there: no such setting
+        kernel.setting(plain, "example.greeting")
+    await export_pack("greeter", tmp_path / "out", include_records=False)
+    doc = yaml.safe_load((tmp_path / "out" / "pack.yaml").read_text(encoding="utf-8"))
+    assert doc["example"] == {"greeting": "欢迎光临"}
