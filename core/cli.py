@@ -166,16 +166,20 @@ def tenant_list() -> None:
         click.echo(f"{t.slug}\t{t.status}\t{t.name}\t{','.join(t.plugins)}")
 
 
+def _set_plugin(slug: str, plugin: str, enabled: bool) -> None:
+    k = get_kernel()
+    from core.tenancy import set_plugin_enabled
+
+    run(k, lambda: set_plugin_enabled(slug, plugin, enabled))
+    click.echo(f"{slug}: {'+' if enabled else '-'}{plugin}")
+
+
 @tenant.command("enable-plugin")
 @click.argument("slug")
 @click.argument("plugin")
 def tenant_enable(slug: str, plugin: str) -> None:
     """Enable PLUGIN for tenant SLUG (runs the plugin's onboarding defaults)."""
-    k = get_kernel()
-    from core.tenancy import set_plugin_enabled
-
-    run(k, lambda: set_plugin_enabled(slug, plugin, True))
-    click.echo(f"{slug}: +{plugin}")
+    _set_plugin(slug, plugin, True)
 
 
 @tenant.command("disable-plugin")
@@ -183,11 +187,7 @@ def tenant_enable(slug: str, plugin: str) -> None:
 @click.argument("plugin")
 def tenant_disable(slug: str, plugin: str) -> None:
     """Disable PLUGIN for tenant SLUG: its routes, menus, events and jobs vanish for it."""
-    k = get_kernel()
-    from core.tenancy import set_plugin_enabled
-
-    run(k, lambda: set_plugin_enabled(slug, plugin, False))
-    click.echo(f"{slug}: -{plugin}")
+    _set_plugin(slug, plugin, False)
 
 
 @cli.command()

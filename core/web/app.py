@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Router
+from litestar import Litestar, Router, get
+from litestar.response import Redirect
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
@@ -17,6 +18,12 @@ from core.errors import XindaiError
 from core.web.api import api_router
 from core.web.context import plugin_guard
 from core.web.errors import http_error, internal_error, xindai_error
+
+
+@get("/", include_in_schema=False)
+async def root() -> Redirect:
+    """Until the web shell exists, the root points at the API description."""
+    return Redirect("/api/v1/openapi.json")
 
 
 def plugin_routers(k: K.Kernel) -> list[Any]:
@@ -56,7 +63,8 @@ def create_app(k: K.Kernel | None = None, run_jobs: bool = False,
                 await K.stop(k)
 
     return Litestar(
-        route_handlers=[api_router(list(k.registry.entities.values()), plugin_routers(k))],
+        route_handlers=[api_router(list(k.registry.entities.values()), plugin_routers(k)),
+                        root],
         lifespan=[lifespan],
         exception_handlers={
             XindaiError: xindai_error,

@@ -129,3 +129,9 @@ async def test_openapi_document_is_served(client: Any) -> None:
     ops = [op["operationId"] for path in doc["paths"].values() for op in path.values()
            if isinstance(op, dict) and "operationId" in op]
     assert len(ops) == len(set(ops))
+
+
+async def test_root_points_at_the_api_description(client: Any) -> None:
+    r = await client.get("/")
+    assert r.status_code in (301, 302, 307, 308)
+    assert r.headers["location"] == "/api/v1/openapi.json"
