@@ -15,9 +15,17 @@ class FieldError:
     field: str
     code: str
     params: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # locale -> the field's label
 
     def message(self, locale: str | None = None) -> str:
-        return t(self.code, locale, **self.params)
+        from core.i18n import normalise_locale
+
+        params = dict(self.params)
+        label = self.labels.get(normalise_locale(locale))
+        if label:
+            params["label"] = label
+        params.setdefault("label", self.field)
+        return t(self.code, locale, **params)
 
     def as_dict(self, locale: str | None = None) -> dict[str, str]:
         return {

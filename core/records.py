@@ -58,6 +58,13 @@ async def entity_for(ctx: Context, name: str) -> EntityType:
     return entity.with_custom(await custom_fields(ctx, name))
 
 
+def field_error(entity: EntityType, key: str, code: str, **params: Any) -> FieldError:
+    """An error on `key`, labelled in both languages when the field is known."""
+    f = entity.field(key)
+    labels = {"zh-CN": f.label_zh, "en": f.label_en} if f else {}
+    return FieldError(key, code, {"field": key, **params}, labels)
+
+
 def validate(entity: EntityType, data: Any, before: dict[str, Any] | None) -> dict[str, Any]:
     """Coerce `data` field by field; raise ValidationFailed listing every problem.
 
@@ -70,54 +77,27 @@ def validate(entity: EntityType, data: Any, before: dict[str, Any] | None) -> di
     values: dict[str, Any] = {}
     for key, raw in data.items():
         f = entity.field(key)
-        if f is None:
-            code = "readonly_field" if key in SYSTEM_KEYS else "unknown_field"
-            errors.append(FieldError(key, code, {"field": key, "label": key}))
-            continue
-        if f.readonly:
-            errors.append(FieldError(key, "readonly_field", {"label": f.label_zh}))
+        if f is None or f.readonly:
+            code = "readonly_field" if key in SYSTEM_KEYS or f else "unknown_field"
+            errors.append(field_error(entity, key, code))
             continue
         try:
             values[key] = f.coerce(raw)
         except FieldProblem as exc:
-            errors.append(FieldError(key, exc.code, {"label": f.label_zh, **exc.params}))
+            errors.append(field_error(entity, key, exc.code, **exc.params))
     merged = {**(before or {}), **values}
     for f in entity.fields:
         if f.required and merged.get(f.key) in (None, "", ()) and not any(
             e.field == f.key for e in errors
         ):
-            errors.append(FieldError(f.key, "required", {"label": f.label_zh}))
+            errors.append(field_error(entity, f.key, "required"))
     if not errors:
         for check in entity.checks:
-            errors.extend(check(merged))
+            errors.extend(field_error(entity, e.field, e.code, **e.params)
+                          for e in check(merged))
     if errors:
-        raise ValidationFailed(_localise_labels(entity, errors))
+        raise ValidationFailed(errors)
     return values
-
-
-def _localise_labels(entity: EntityType, errors: list[FieldError]) -> list[FieldError]:
-    """Give each error per-language labels: FieldError.message picks the right one."""
-    out = []
-    for e in errors:
-        f = entity.field(e.field)
-        out.append(LabelledFieldError(e.field, e.code, e.params, f))
-    return out
-
-
-class LabelledFieldError(FieldError):
-    """A FieldError whose {label} renders in the message's language."""
-
-    def __init__(self, field: str, code: str, params: dict[str, Any], f: FieldDef | None):
-        super().__init__(field, code, params)
-        self._f = f
-
-    def message(self, locale: str | None = None) -> str:
-        from core.i18n import t
-
-        params = dict(self.params)
-        if self._f is not None:
-            params["label"] = self._f.label(locale)
-        return t(self.code, locale, **params)
 
 
 async def _check_references(ctx: Context, entity: EntityType, values: dict[str, Any]) -> None:
@@ -133,7 +113,7 @@ async def _check_references(ctx: Context, entity: EntityType, values: dict[str, 
         if t is None or not await t.exists().where(
             t.id == value, t.tenant_id == ctx.tenant_id, t.deleted_at.is_null()
         ).run():
-            errors.append(LabelledFieldError(key, "reference", {}, f))
+            errors.append(field_error(entity, key, "reference"))
     if errors:
         raise ValidationFailed(errors)
 
@@ -188,7 +168,7 @@ def _iso(value: Any) -> str:
 
 
 def _storage(
-    ctx: Context, entity: EntityType, row_id: uuid.UUID, values: dict[str, Any],
+    entity: EntityType, row_id: uuid.UUID, values: dict[str, Any],
     keys: TenantKeys, current: dict[str, Any] | None,
 ) -> tuple[dict[str, Any], list[tuple[str, str | None]]]:
     """Split validated values into column values and JSON documents; encrypt secrets.
@@ -267,7 +247,7 @@ async def create(ctx: Context, entity_name: str, data: Any) -> dict[str, Any]:
         await _check_references(ctx, entity, values)
         keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
         row_id = uuid.uuid4()
-        columns, bidx = _storage(ctx, entity, row_id, values, keys, None)
+        columns, bidx = _storage(entity, row_id, values, keys, None)
         now = datetime.now(UTC)
         row = {
             "id": row_id, "tenant_id": ctx.tenant_id, "version": 1, "created_at": now,
@@ -299,7 +279,7 @@ async def update(
         changed = {k: v for k, v in values.items() if before.get(k) != v}
         if not changed:
             return present(entity, current, _decode_row(entity, current, None))
-        columns, bidx = _storage(ctx, entity, current["id"], changed, keys, current)
+        columns, bidx = _storage(entity, current["id"], changed, keys, current)
         now = datetime.now(UTC)
         columns.update(version=current["version"] + 1, updated_at=now, updated_by=ctx.user_id)
         t = entity.table
@@ -408,7 +388,7 @@ async def list_records(
             try:
                 value = f.coerce(raw)
             except FieldProblem as exc:
-                raise ValidationFailed([LabelledFieldError(key, exc.code, exc.params, f)]) from None
+                raise ValidationFailed([field_error(entity, key, exc.code, **exc.params)]) from None
             if f.is_secret:
                 if not f.searchable or op:
                     raise XindaiError("bad_filter", field=raw_key)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.conftest import login
-
 
 NEW = {"kind": "individual", "name": "郭晓东", "resident_id": "11010519491231002X",
        "mobile": "+86 186 0351 2233", "region": "140107", "annual_income": "66000"}

@@ -15,7 +15,6 @@ from core.tables import Tenant
 from tests.conftest import ROOT, SMALL_PACK
 
 
-
 async def test_demo_pack_loads_synthetic_shanxi_customers(kernel: Any) -> None:
     from core.tables import Role, User
     from core.tenancy import Context, tenant_scope

@@ -14,7 +14,6 @@ from core.errors import NotFound
 from core.plugins import PluginError, Plugins
 from tests.conftest import ROOT, login
 
-
 VALID = {"kind": "company", "name": "晋中示例商贸有限公司", "credit_code": "91110000600037341L"}
 
 
@@ -71,8 +70,9 @@ async def test_disabled_plugin_entities_do_not_exist(client: Any, new_tenant: An
 
 async def test_menus_events_jobs_and_providers_follow_enablement(kernel: Any,
                                                                  new_tenant: Any) -> None:
-    from core.jobs import enqueue, jobs_for
     from xindai_example_plugin import SEEN
+
+    from core.jobs import enqueue, jobs_for
 
     on = await new_tenant(plugins=["crm", "example"], records=False)
     off = await new_tenant(plugins=["crm"], records=False)
@@ -93,8 +93,9 @@ async def test_menus_events_jobs_and_providers_follow_enablement(kernel: Any,
 
 
 async def test_enabling_a_plugin_later_runs_its_onboarding(kernel: Any, new_tenant: Any) -> None:
-    from core.tenancy import set_plugin_enabled
     from xindai_example_plugin import SEEN
+
+    from core.tenancy import set_plugin_enabled
 
     ctx = await new_tenant(plugins=["crm"], records=False)
     tenant = await set_plugin_enabled(ctx.tenant.slug, "example", True)

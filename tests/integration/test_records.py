@@ -10,7 +10,6 @@ import pytest
 from core import records
 from core.errors import Conflict, NotFound, ValidationFailed, XindaiError
 
-
 VALID = {"kind": "individual", "name": "孙丽", "resident_id": "140105199003071242",
          "mobile": "13912345678", "region": "140105", "annual_income": "98000.50"}
 
