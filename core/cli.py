@@ -166,6 +166,21 @@ def tenant_list() -> None:
         click.echo(f"{t.slug}\t{t.status}\t{t.name}\t{','.join(t.plugins)}")
 
 
+@tenant.command("set-status")
+@click.argument("slug")
+@click.argument("status", type=click.Choice(["active", "suspended"]))
+def tenant_status(slug: str, status: str) -> None:
+    """Suspend a tenant (its users can no longer sign in or use tokens) or reactivate it."""
+    k = get_kernel()
+    from core.tenancy import get_tenant, update_tenant
+
+    async def work() -> None:
+        await update_tenant(await get_tenant(slug), status=status)
+
+    run(k, work)
+    click.echo(f"{slug}: {status}")
+
+
 def _set_plugin(slug: str, plugin: str, enabled: bool) -> None:
     k = get_kernel()
     from core.tenancy import set_plugin_enabled

@@ -149,6 +149,15 @@ def _tenant_info(pack: Pack, slug: str | None) -> TenantInfo:
     for p in plugins:
         if p not in kernel().plugin_names():
             raise pack.fail(t, f"插件“{p}”未安装 / plugin '{p}' is not installed", "plugins")
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(t.get("timezone", "Asia/Shanghai")))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise pack.fail(t, f"未知时区 / unknown time zone {t.get('timezone')!r}",
+                        "timezone") from None
+    if t.get("locale", "zh-CN") not in ("zh-CN", "en"):
+        raise pack.fail(t, "locale 只能是 zh-CN 或 en / locale must be zh-CN or en", "locale")
     raw_date = t.get("business_date") or date.today()
     if not isinstance(raw_date, date):
         raise pack.fail(t, "business_date 应为日期 / business_date must be a date",

@@ -132,3 +132,16 @@ async def test_root_points_at_the_api_description(client: Any) -> None:
     r = await client.get("/")
     assert r.status_code in (301, 302, 307, 308)
     assert r.headers["location"] == "/api/v1/openapi.json"
+
+
+async def test_a_suspended_tenant_cannot_sign_in_or_use_tokens(client: Any, new_tenant: Any
+                                                               ) -> None:
+    from core.tenancy import update_tenant
+
+    ctx = await new_tenant(records=False)
+    h = await login(client, ctx.tenant.slug)
+    await update_tenant(ctx.tenant, status="suspended")
+    assert (await client.get("/api/v1/customers", headers=h)).status_code == 401
+    r = await client.post("/api/v1/auth/login", json={
+        "tenant": ctx.tenant.slug, "username": "admin", "password": "test-password-1"})
+    assert r.status_code == 401

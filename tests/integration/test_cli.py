@@ -69,6 +69,8 @@ def test_migrate_create_list_export_plugins(tmp_path: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     assert (tmp_path / "out" / "pack.yaml").is_file()
     assert "personal data" in exported.stderr
+    assert run(["tenant", "set-status", "small", "suspended"], tmp_path).returncode == 0
+    assert "small\tsuspended" in run(["tenant", "list"], tmp_path).stdout
     hello = run(["example-hello"], tmp_path)
     assert hello.stdout.strip() == "hello from example"
 

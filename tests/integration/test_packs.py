@@ -88,6 +88,7 @@ tenant:
     (HEAD + "roles:\n  - name: r\n    permissions: [loan.fly]\n", None,
      "pack.yaml:8", "loan.fly"),
     (HEAD.replace("[crm]", "[crm, teleport]"), None, "pack.yaml:5", "teleport"),
+    (HEAD + "  timezone: Mars/Olympus\n", None, "pack.yaml:6", "Mars/Olympus"),
 ])
 async def test_broken_packs_name_file_and_line_and_write_nothing(
     kernel: Any, tmp_path: Path, pack: str, customers: str | None, where: str, words: str
