@@ -223,7 +223,8 @@ def _serve(k: K.Kernel, host: str | None, port: int | None, jobs: bool | None) -
 
     app = create_app(k, run_jobs=not k.settings.redis_url if jobs is None else jobs)
     uvicorn.run(app, host=host or k.settings.host, port=port or k.settings.port,
-                log_level=k.settings.log_level, http="httptools")
+                log_level=k.settings.log_level, http="httptools",
+                access_log=False)  # AccessLog logs requests without their query strings
 
 
 @cli.command()

@@ -130,6 +130,33 @@ async def start(k: Kernel) -> None:
     db.bind(k.engine, k.apps())
     await db.open_engine(k.engine, k.settings.db_pool_size)
     await db.check_app_role(k.engine)
+    await check_master_key(k)
+
+
+async def check_master_key(k: Kernel) -> None:
+    """Refuse to run with a master key that does not unwrap the tenants' data keys (a lost or
+    swapped key file would otherwise make every secret field unreadable, one error at a time).
+    """
+    from core.crypto import DecryptionError, unwrap_data_key
+    from core.tables import Tenant, TenantKey
+    from core.tenancy import Context, get_tenant_by_id, tenant_scope
+
+    rows = await Tenant.select(Tenant.id).limit(1).run()
+    if not rows:
+        return
+    tenant = await get_tenant_by_id(rows[0]["id"])
+    async with tenant_scope(Context(tenant=tenant), write=False):
+        keys = await TenantKey.select().where(TenantKey.tenant_id == tenant.id).limit(1).run()
+    if not keys:
+        return
+    try:
+        unwrap_data_key(k.master_key, tenant.id, keys[0]["version"], keys[0]["wrapped"])
+    except DecryptionError:
+        raise db.DatabaseError(
+            "XINDAI_MASTER_KEY / XINDAI_KEY_FILE: 主密钥与数据库中的数据密钥不匹配，请恢复正确的"
+            "密钥文件 / the master key does not unwrap this database's data keys: restore the "
+            "right key file (or XINDAI_MASTER_KEY)"
+        ) from None
 
 
 async def stop(k: Kernel) -> None:

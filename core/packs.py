@@ -151,12 +151,15 @@ def _tenant_info(pack: Pack, slug: str | None) -> TenantInfo:
             raise pack.fail(t, f"插件“{p}”未安装 / plugin '{p}' is not installed", "plugins")
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    defaults = kernel().settings  # XINDAI_LOCALE / XINDAI_TIMEZONE: defaults for new tenants
+    t.setdefault("locale", defaults.locale)
+    t.setdefault("timezone", defaults.timezone)
     try:
-        ZoneInfo(str(t.get("timezone", "Asia/Shanghai")))
+        ZoneInfo(str(t["timezone"]))
     except (ZoneInfoNotFoundError, ValueError):
         raise pack.fail(t, f"未知时区 / unknown time zone {t.get('timezone')!r}",
                         "timezone") from None
-    if t.get("locale", "zh-CN") not in ("zh-CN", "en"):
+    if t["locale"] not in ("zh-CN", "en"):
         raise pack.fail(t, "locale 只能是 zh-CN 或 en / locale must be zh-CN or en", "locale")
     raw_date = t.get("business_date") or date.today()
     if not isinstance(raw_date, date):
@@ -164,7 +167,7 @@ def _tenant_info(pack: Pack, slug: str | None) -> TenantInfo:
                         "business_date")
     return TenantInfo(
         id=uuid.uuid4(), slug=slug or str(t["slug"]), name=str(t["name"]), status="active",
-        locale=str(t.get("locale", "zh-CN")), timezone=str(t.get("timezone", "Asia/Shanghai")),
+        locale=str(t["locale"]), timezone=str(t["timezone"]),
         business_date=raw_date, plugins=tuple(plugins), settings=dict(t.get("settings") or {}),
     )
 

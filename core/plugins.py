@@ -70,11 +70,18 @@ class Plugins:
                 module = loader()
             except Exception as exc:  # a broken plugin must name itself
                 raise PluginError(f"插件 {name} 加载失败 / plugin {name} failed to load: {exc}") from exc
-            self.pm.register(module, name=name)
+            try:
+                self.pm.register(module, name=name)
+            except pluggy.PluginValidationError as exc:
+                raise PluginError(f"插件 {name} 的钩子无效 / plugin {name} has an invalid hook: "
+                                  f"{exc}") from exc
             self.versions[name] = _module_version(module)
             if builtin:
                 self.builtin.add(name)
-        self.pm.check_pending()
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"未知的钩子 / unknown hook: {exc}") from exc
 
     @staticmethod
     def _available() -> dict[str, tuple[Callable[[], Any], bool]]:

@@ -271,10 +271,10 @@ async def update(
         entity = await entity_for(ctx, entity_name)
         current = await _fetch_row(ctx, entity, record_id)
         keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
-        before = _decode_row(entity, current, keys)
-        values = validate(entity, data, before)
         if expected_version is not None and expected_version != current["version"]:
             raise Conflict("version_conflict")
+        before = _decode_row(entity, current, keys)
+        values = validate(entity, data, before)
         await _check_references(ctx, entity, values)
         changed = {k: v for k, v in values.items() if before.get(k) != v}
         if not changed:
@@ -410,7 +410,8 @@ async def list_records(
         desc = order.startswith("-")
         order_key = order.lstrip("-")
         of = entity.field(order_key)
-        if order_key not in _SORTABLE_SYSTEM and not (of and of.column and not of.is_secret):
+        if order_key not in _SORTABLE_SYSTEM and not (of and of.sortable and of.column
+                                                      and not of.is_secret):
             raise XindaiError("bad_sort", field=order_key)
         total = await t.count().where(*where).run()
         rows = await (

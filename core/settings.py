@@ -33,9 +33,9 @@ class Settings:
     """Everything the process needs to know about its environment."""
 
     data_dir: Path = Path("var")
-    database_url: str = ""  # default: sqlite under data_dir
-    migrate_database_url: str = ""  # owner role for migrations; default: database_url
-    redis_url: str = ""  # unset: embedded in-process jobs
+    database_url: str = field(default="", repr=False)  # default: sqlite under data_dir
+    migrate_database_url: str = field(default="", repr=False)  # owner role; default: above
+    redis_url: str = field(default="", repr=False)  # unset: embedded in-process jobs
     profile: Profile = "embedded"
     host: str = "127.0.0.1"
     port: int = 8000

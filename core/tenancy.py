@@ -186,12 +186,13 @@ async def set_plugin_enabled(slug: str, plugin: str, enabled: bool) -> TenantInf
         raise NotFound("unknown_plugin", plugin=plugin)
     tenant = await get_tenant(slug)
     plugins = [p for p in tenant.plugins if p != plugin] + ([plugin] if enabled else [])
-    tenant = await update_tenant(tenant, plugins=plugins)
-    if enabled:
-        ctx = Context(tenant=tenant, locale=tenant.locale)
-        async with tenant_scope(ctx):
+    changed = TenantInfo(**{**tenant.__dict__, "plugins": tuple(plugins)})
+    ctx = Context(tenant=changed, locale=tenant.locale)
+    async with tenant_scope(ctx):  # one transaction: a failing onboarding enables nothing
+        await Tenant.update({Tenant.plugins: plugins}).where(Tenant.id == tenant.id).run()
+        if enabled:
             await run_onboarding(ctx, {plugin})
-    return tenant
+    return await get_tenant_by_id(tenant.id)
 
 
 async def run_onboarding(ctx: Context, plugins: set[str] | None = None) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from litestar import Litestar, Router, get
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
@@ -18,6 +20,34 @@ from core.errors import XindaiError
 from core.web.api import api_router
 from core.web.context import plugin_guard
 from core.web.errors import http_error, internal_error, xindai_error
+
+
+class AccessLog:
+    """One log line per request: method, path, status, milliseconds. Never the query string,
+    which can hold ID numbers and mobiles (`?resident_id=...`)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.log = structlog.get_logger("xindai.access")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def remember(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, remember)
+        finally:
+            self.log.info("request", method=scope["method"], path=scope["path"],
+                          status=status["code"],
+                          ms=round((time.perf_counter() - start) * 1000, 1))
 
 
 @get("/", include_in_schema=False)
@@ -66,6 +96,7 @@ def create_app(k: K.Kernel | None = None, run_jobs: bool = False,
         route_handlers=[api_router(list(k.registry.entities.values()), plugin_routers(k)),
                         root],
         lifespan=[lifespan],
+        middleware=[AccessLog],
         exception_handlers={
             XindaiError: xindai_error,
             HTTPException: http_error,

@@ -17,11 +17,15 @@ from core.tenancy import Context
 _STATE_KEY = "xindai_ctx"
 
 
-def request_locale(connection: ASGIConnection[Any, Any, Any, Any], default: str = "zh-CN") -> str:
-    """`?lang=en` wins, then Accept-Language, then the default (the tenant's locale)."""
+def request_locale(connection: ASGIConnection[Any, Any, Any, Any],
+                   default: str | None = None) -> str:
+    """`?lang=en` wins, then Accept-Language, then the signed-in tenant's locale, then zh-CN."""
     lang = connection.query_params.get("lang")
     if lang:
         return normalise_locale(lang)
+    if default is None:
+        ctx = connection.scope.get("state", {}).get(_STATE_KEY)
+        default = ctx.tenant.locale if ctx is not None else "zh-CN"
     return pick_locale(connection.headers.get("accept-language"), default)
 
 

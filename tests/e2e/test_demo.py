@@ -67,8 +67,12 @@ def test_demo_starts_serves_and_restarts(tmp_path: Path) -> None:
         assert page["total"] == 120 and len(page["items"]) == 5
         assert all("****" in c["mobile"] for c in page["items"])
         assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "xindai API"
+        page = httpx.get(f"{base}/customers", headers=headers, params={"mobile": "13800000000"})
+        assert page.status_code == 200
     finally:
         stop(proc)
+    log = proc.stdout.read() if proc.stdout else ""
+    assert "/api/v1/customers" in log and "13800000000" not in log  # no query strings
     assert (tmp_path / "xindai.sqlite3").is_file()
     assert oct((tmp_path / "master.key").stat().st_mode & 0o777) == "0o600"
     assert oct((tmp_path / "demo-logins.txt").stat().st_mode & 0o777) == "0o600"

@@ -62,3 +62,26 @@ async def test_pg_dump_holds_no_secret_in_clear(new_pg_tenant: Any,
     assert "王小明".encode() in dump  # the dump does hold the (non-secret) records
     for secret in ("11010519491231002X", "13800138000", "13900139000"):
         assert secret.encode() not in dump
+
+
+async def test_start_refuses_a_master_key_that_does_not_fit(kernel: Any, new_tenant: Any,
+                                                            tmp_path: Any) -> None:
+    import base64
+    import os
+
+    from core import db
+    from core import kernel as K
+    from core.settings import load_settings
+    from tests.conftest import activate
+
+    await new_tenant(records=False)
+    env = {"XINDAI_DATA_DIR": str(tmp_path), "XINDAI_DATABASE_URL": kernel.settings.database_url,
+           "XINDAI_MASTER_KEY": base64.b64encode(os.urandom(32)).decode()}
+    wrong = K.boot(load_settings(env))
+    try:
+        with pytest.raises(db.DatabaseError) as info:
+            await K.start(wrong)
+        assert "XINDAI_MASTER_KEY" in str(info.value)
+    finally:
+        await K.stop(wrong)
+        activate(kernel)

@@ -126,3 +126,33 @@ async def test_plugin_settings_and_pack_sections(kernel: Any, tmp_path: Any) -> 
     await export_pack("greeter", tmp_path / "out", include_records=False)
     doc = yaml.safe_load((tmp_path / "out" / "pack.yaml").read_text(encoding="utf-8"))
     assert doc["example"] == {"greeting": "欢迎光临"}
+
+
+def test_a_plugin_with_an_unknown_hook_is_refused_by_name(monkeypatch: Any) -> None:
+    import core.plugins
+
+    monkeypatch.setattr(core.plugins, "BUILTIN_PLUGINS",
+                        (*core.plugins.BUILTIN_PLUGINS, "tests.fixtures.bad_plugin"))
+    with pytest.raises(PluginError) as info:
+        Plugins()
+    assert "register_nonsense" in str(info.value)
+
+
+async def test_a_failing_onboarding_enables_nothing(kernel: Any, new_tenant: Any,
+                                                    monkeypatch: Any) -> None:
+    import xindai_example_plugin
+
+    from core.tenancy import get_tenant, set_plugin_enabled
+
+    ctx = await new_tenant(plugins=["crm"], records=False)
+
+    def broken(ctx: Any) -> Any:
+        raise RuntimeError("seed failed")
+
+    impl = next(i for i in kernel.plugins.pm.hook.tenant_onboarding.get_hookimpls()
+                if i.plugin_name == "example")
+    monkeypatch.setattr(impl, "function", broken)
+    with pytest.raises(RuntimeError):
+        await set_plugin_enabled(ctx.tenant.slug, "example", True)
+    assert (await get_tenant(ctx.tenant.slug)).plugins == ("crm",)
+    assert xindai_example_plugin.SEEN.get(ctx.tenant.slug) is None
