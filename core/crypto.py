@@ -106,7 +106,7 @@ class TenantKeys:
     """One tenant's unwrapped data keys, by version; the highest version encrypts."""
 
     tenant_id: uuid.UUID
-    keys: dict[int, bytes] = field(default_factory=dict)
+    keys: dict[int, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def active_version(self) -> int:

@@ -88,8 +88,11 @@ async def run_migrations(engine: Engine, apps: list[str]) -> list[str]:
     from piccolo.apps.migrations.tables import Migration
 
     bind(engine, apps)
-    before = {r["name"] for r in await Migration.select(Migration.name).run()} \
-        if await Migration.table_exists().run() else set()
+    async def applied() -> set[str]:
+        rows = await Migration.select(Migration.app_name, Migration.name).run()
+        return {f"{r['app_name']}:{r['name']}" for r in rows}
+
+    before = await applied() if await Migration.table_exists().run() else set()
     import contextlib
     import io
 
@@ -100,8 +103,7 @@ async def run_migrations(engine: Engine, apps: list[str]) -> list[str]:
             result = await ForwardsMigrationManager(app_name=app_name).run()
             if not result.success:
                 raise DatabaseError(f"migration of {app_name} failed: {result.message}")
-    after = {r["name"] for r in await Migration.select(Migration.name).run()}
-    return sorted(after - before)
+    return sorted(await applied() - before)
 
 
 async def tenant_tables(engine: Engine) -> list[str]:
@@ -169,8 +171,8 @@ async def check_app_role(engine: Engine) -> None:
         )
     owned = await fetch(
         engine,
-        "SELECT count(*) AS n FROM pg_tables WHERE tableowner = current_user "
-        "AND schemaname = current_schema()",
+        "SELECT count(*) AS n FROM pg_tables WHERE schemaname = current_schema() "
+        "AND pg_has_role(current_user, tableowner, 'MEMBER')",
     )
     if owned[0]["n"]:
         raise DatabaseError(
@@ -178,6 +180,40 @@ async def check_app_role(engine: Engine) -> None:
             f"请用 XINDAI_MIGRATE_DATABASE_URL 指定所有者角色 / role {role['rolname']} owns "
             f"tables, and owners bypass row-level security: run migrations as another role "
             f"with XINDAI_MIGRATE_DATABASE_URL"
+        )
+
+
+async def rls_problems(engine: Engine) -> list[str]:
+    """Tenant tables whose RLS is not exactly ours: enabled, forced, one permissive policy
+    for all commands whose USING and WITH CHECK are the tenant expression."""
+    rows = await fetch(engine, """
+        SELECT c.relname AS name, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,
+               array_agg(p.polname) FILTER (WHERE p.polname IS NOT NULL) AS policies,
+               bool_and(p.polname = {} AND p.polcmd = '*' AND p.polpermissive
+                        AND pg_get_expr(p.polqual, p.polrelid) = pg_get_expr(p.polwithcheck,
+                                                                             p.polrelid)
+                        AND pg_get_expr(p.polqual, p.polrelid) LIKE {}) AS ours
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+             AND NOT a.attisdropped
+        LEFT JOIN pg_policy p ON p.polrelid = c.oid
+        WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
+        GROUP BY c.relname, c.relrowsecurity, c.relforcerowsecurity
+    """, POLICY, f"%current_setting('{TENANT_SETTING}'%")
+    return sorted(r["name"] for r in rows if not (
+        r["enabled"] and r["forced"] and r["policies"] == [POLICY] and r["ours"]))
+
+
+async def check_row_level_security(engine: Engine) -> None:
+    """Refuse to start when a tenant table is not isolated (e.g. migrations not applied)."""
+    if not is_postgres(engine):
+        return
+    bad = await rls_problems(engine)
+    if bad:
+        raise DatabaseError(
+            f"XINDAI_DATABASE_URL: 这些租户表未启用行级安全，请运行 xindai migrate / tenant tables "
+            f"without row-level security, run `xindai migrate`: {', '.join(bad)}"
         )
 
 

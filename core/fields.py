@@ -15,6 +15,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+import regex
+
 from core import validators as v
 from core.validators import InvalidValue
 
@@ -66,6 +68,9 @@ class FieldProblem(Exception):
 
 
 DEFAULT_MAX_LENGTH = {FieldType.text: 200, FieldType.long_text: 10000}
+PATTERN_TIMEOUT_S = 0.05
+MAX_PATTERN = 200
+MAX_LABEL = 100
 KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _MONEY_MAX = Decimal("1e15")
 
@@ -148,8 +153,13 @@ def _text(f: FieldDef, raw: Any) -> str:
     limit = f.max_length or DEFAULT_MAX_LENGTH.get(f.type, 200)
     if len(value) > limit:
         raise FieldProblem("too_long", max=limit)
-    if f.pattern and not re.fullmatch(f.pattern, value):
-        raise FieldProblem("pattern")
+    if f.pattern:
+        try:  # a tenant's pattern runs on a shared server: bounded in time
+            matched = regex.fullmatch(f.pattern, value, timeout=PATTERN_TIMEOUT_S)
+        except TimeoutError:
+            matched = None
+        if not matched:
+            raise FieldProblem("pattern")
     return value
 
 
@@ -312,7 +322,8 @@ def field_from_dict(data: dict[str, Any], custom: bool = True) -> FieldDef:
         return _field_from_dict(data, custom)
     except FieldProblem:
         raise
-    except (ValueError, TypeError, AttributeError, ArithmeticError, re.error) as exc:
+    except (ValueError, TypeError, AttributeError, ArithmeticError, re.error,
+            regex.error) as exc:
         raise FieldProblem("bad_field_spec", detail=str(exc)) from None
 
 
@@ -346,7 +357,11 @@ def _field_from_dict(data: dict[str, Any], custom: bool) -> FieldDef:
         raise FieldProblem("bad_sensitivity", value=sens)
     pattern = get("pattern")
     if pattern is not None:
-        re.compile(str(pattern))
+        if len(str(pattern)) > MAX_PATTERN:
+            raise FieldProblem("bad_field_spec", detail=f"pattern > {MAX_PATTERN}")
+        regex.compile(str(pattern))
+    if len(str(label_zh)) > MAX_LABEL or len(str(label_en)) > MAX_LABEL:
+        raise FieldProblem("bad_field_spec", detail=f"label > {MAX_LABEL}")
     max_length = get("max_length")
     if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
         raise FieldProblem("bad_field_spec", detail="max_length")

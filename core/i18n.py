@@ -119,10 +119,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "密码长度应为 8 到 128 个字符",
         "en": "a password must have 8 to 128 characters",
     },
+    "bad_username": {
+        "zh-CN": "用户名应为 2 到 63 个字母、数字或 _ . @ -",
+        "en": "a username has 2 to 63 letters, digits or _ . @ -",
+    },
+    "bad_display_name": {
+        "zh-CN": "显示名称应为 1 到 100 个字符",
+        "en": "a display name has 1 to 100 characters",
+    },
     "user_exists": {"zh-CN": "用户“{username}”已存在", "en": "user '{username}' already exists"},
     "bad_if_match": {
         "zh-CN": "If-Match 应为记录的版本号",
         "en": "If-Match must be the record's version number",
+    },
+    "bad_value": {
+        "zh-CN": "提交的值超出允许的范围或长度",
+        "en": "a submitted value is out of the allowed range or length",
     },
     "bad_request": {"zh-CN": "请求格式不正确", "en": "the request is malformed"},
     "internal": {

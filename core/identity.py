@@ -7,7 +7,9 @@ enter that tenant's RLS scope before looking up the token's SHA-256 digest.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -38,20 +40,32 @@ def verify_password(stored: str, password: str) -> bool:
         return False
 
 
+async def _verify(stored: str, password: str) -> bool:
+    return await asyncio.to_thread(verify_password, stored, password)
+
+
 def generate_password() -> str:
     """A readable random password for demo and first-admin accounts."""
     return secrets.token_urlsafe(12)
 
 
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{2,63}")
+
+
 async def create_user(
     ctx: Context, username: str, display_name: str, password: str, roles: list[str]
 ) -> uuid.UUID:
+    if not USERNAME_RE.fullmatch(username):
+        raise XindaiError("bad_username")
+    if not 1 <= len(display_name) <= 100:
+        raise XindaiError("bad_display_name")
+    password_hash = await asyncio.to_thread(hash_password, password)
     async with tenant_scope(ctx):
         if await User.exists().where(User.tenant_id == ctx.tenant_id,
                                      User.username == username).run():
             raise Conflict("user_exists", username=username)
         user = User(tenant_id=ctx.tenant_id, username=username, display_name=display_name,
-                    password_hash=hash_password(password), roles=roles)
+                    password_hash=password_hash, roles=roles)
         await user.save().run()
         return user.id
 
@@ -62,19 +76,19 @@ async def login(tenant_slug: str, username: str, password: str, locale: str,
     try:
         tenant = await get_tenant(tenant_slug)
     except XindaiError:
-        verify_password(_DUMMY, password)  # same cost as a real check
+        await _verify(_DUMMY, password)  # same cost as a real check
         raise Unauthenticated("bad_credentials") from None
     ctx = Context(tenant=tenant, locale=locale)
-    async with tenant_scope(ctx):
+    async with tenant_scope(ctx, write=False):
         rows = await User.select().where(
             User.tenant_id == tenant.id, User.username == username, User.active.eq(True)
         ).output(load_json=True).run()
-        if not rows or tenant.status != "active":
-            verify_password(_DUMMY, password)
-            raise Unauthenticated("bad_credentials")
-        user = rows[0]
-        if not verify_password(user["password_hash"], password):
-            raise Unauthenticated("bad_credentials")
+    user = rows[0] if rows and tenant.status == "active" else None
+    # argon2 (~18 ms) runs in a thread and outside any transaction: it must not stall the
+    # event loop nor hold SQLite's write lock
+    if not await _verify(user["password_hash"] if user else _DUMMY, password) or user is None:
+        raise Unauthenticated("bad_credentials")
+    async with tenant_scope(ctx):
         secret = secrets.token_urlsafe(32)
         token = f"{TOKEN_PREFIX}{tenant.id.hex}_{secret}"
         await ApiToken.insert(ApiToken(

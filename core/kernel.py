@@ -34,7 +34,7 @@ class Kernel:
     plugins: Plugins
     registry: Registry
     engine: Engine
-    master_key: bytes
+    master_key: bytes = field(repr=False)
     permissions: list[Permission] = field(default_factory=list)
     subscriptions: list[Subscription] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
@@ -89,6 +89,9 @@ def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Ke
     except reading or creating the master key file)."""
     global _current
     settings = settings or load_settings()
+    from core.logging import configure_logging
+
+    configure_logging(settings.log_level)
     plugins = plugins or Plugins(settings.plugins, settings.disable_plugins)
     registry = Registry()
     for plugin, entity in plugins.collect_owned("register_entities"):
@@ -130,6 +133,7 @@ async def start(k: Kernel) -> None:
     db.bind(k.engine, k.apps())
     await db.open_engine(k.engine, k.settings.db_pool_size)
     await db.check_app_role(k.engine)
+    await db.check_row_level_security(k.engine)
     await check_master_key(k)
 
 

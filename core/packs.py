@@ -16,6 +16,7 @@ Loading is all-or-nothing (one transaction), and every error names the file and 
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -30,7 +31,14 @@ from core.customfields import add_custom_field, custom_fields
 from core.errors import ValidationFailed, XindaiError
 from core.identity import create_user, generate_password
 from core.tables import Role, Tenant, User
-from core.tenancy import Context, TenantInfo, get_tenant, run_onboarding, tenant_scope
+from core.tenancy import (
+    SLUG_RE,
+    Context,
+    TenantInfo,
+    get_tenant,
+    run_onboarding,
+    tenant_scope,
+)
 
 FORMAT = 1
 CORE_SECTIONS = ("format", "tenant", "fields", "roles", "users", "records")
@@ -189,6 +197,10 @@ async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, d
     from core.kernel import kernel
 
     info = _tenant_info(pack, slug)
+    if not SLUG_RE.fullmatch(info.slug):
+        raise pack.fail(pack.doc["tenant"], f"租户标识“{info.slug}”无效：只能用小写字母、数字和"
+                        f"连字符 / invalid tenant slug '{info.slug}': lowercase letters, digits "
+                        "and hyphens", "slug")
     if await Tenant.exists().where(Tenant.slug == info.slug).run():
         raise pack.fail(pack.doc["tenant"], f"租户“{info.slug}”已存在 / tenant '{info.slug}' "
                         "already exists", "slug")
@@ -228,7 +240,12 @@ async def _load_fields(pack: Pack, ctx: Context) -> None:
     if not isinstance(fields, dict):
         raise pack.fail(pack.doc, "fields 必须是映射 / fields must be a mapping", "fields")
     for entity, specs in fields.items():
-        for spec in specs or []:
+        if not isinstance(specs, list):
+            raise pack.fail(fields, f"{entity} 应为字段列表 / {entity} must be a list of fields",
+                            entity)
+        for spec in specs:
+            if not isinstance(spec, dict):
+                raise pack.fail(fields, "字段定义应为映射 / a field must be a mapping", entity)
             try:
                 await add_custom_field(ctx, entity, dict(spec))
             except ValidationFailed as exc:
@@ -241,7 +258,10 @@ async def _load_roles(pack: Pack, ctx: Context) -> None:
     from core.kernel import kernel
 
     known = {p.code for p in kernel().permissions}
-    for spec in pack.doc.get("roles") or []:
+    roles = pack.doc.get("roles") or []
+    if not isinstance(roles, list):
+        raise pack.fail(pack.doc, "roles 应为列表 / roles must be a list", "roles")
+    for spec in roles:
         if not isinstance(spec, dict) or not spec.get("name"):
             raise pack.fail(spec, "角色需要 name / a role needs a name")
         perms = list(spec.get("permissions") or [])
@@ -250,6 +270,10 @@ async def _load_roles(pack: Pack, ctx: Context) -> None:
             raise pack.fail(spec, f"未知权限 / unknown permissions: {', '.join(unknown)}",
                             "permissions")
         label = spec.get("label") or {}
+        if isinstance(label, str):
+            label = {"zh-CN": label, "en": label}
+        if not isinstance(label, dict):
+            raise pack.fail(spec, "label 应为映射 / label must be a mapping", "label")
         await Role.insert(Role(
             tenant_id=ctx.tenant_id, name=spec["name"],
             label_zh=label.get("zh-CN", spec["name"]), label_en=label.get("en", spec["name"]),
@@ -261,7 +285,10 @@ async def _load_users(pack: Pack, ctx: Context) -> dict[str, str]:
     passwords: dict[str, str] = {}
     role_names = {r["name"] for r in await Role.select(Role.name).where(
         Role.tenant_id == ctx.tenant_id).run()}
-    for spec in pack.doc.get("users") or []:
+    users = pack.doc.get("users") or []
+    if not isinstance(users, list):
+        raise pack.fail(pack.doc, "users 应为列表 / users must be a list", "users")
+    for spec in users:
         if not isinstance(spec, dict) or not spec.get("username"):
             raise pack.fail(spec, "用户需要 username / a user needs a username")
         bad = [r for r in spec.get("roles") or [] if r not in role_names]
@@ -270,8 +297,12 @@ async def _load_users(pack: Pack, ctx: Context) -> dict[str, str]:
         password = spec.get("password") or generate_password()
         if not spec.get("password"):
             passwords[spec["username"]] = password
-        await create_user(ctx, spec["username"], spec.get("display_name", spec["username"]),
-                          password, list(spec.get("roles") or []))
+        try:
+            await create_user(ctx, str(spec["username"]),
+                              str(spec.get("display_name", spec["username"])),
+                              str(password), list(spec.get("roles") or []))
+        except XindaiError as exc:
+            raise pack.fail(spec, f"{exc.message('zh-CN')} / {exc.message('en')}") from None
     return passwords
 
 
@@ -285,7 +316,8 @@ async def export_pack(tenant_slug: str, out_dir: Path, include_records: bool = T
 
     tenant = await get_tenant(tenant_slug)
     ctx = Context(tenant=tenant, locale=tenant.locale)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    out_dir.chmod(0o700)  # an export holds personal data in clear: owner only
     doc: dict[str, Any] = {"format": FORMAT, "tenant": {
         "slug": tenant.slug, "name": tenant.name, "locale": tenant.locale,
         "timezone": tenant.timezone, "business_date": tenant.business_date,
@@ -353,4 +385,8 @@ async def _export_records(ctx: Context, entity_name: str) -> list[dict[str, Any]
 
 
 def _dump(path: Path, data: Any) -> None:
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    """Write YAML readable by the owner only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    path.chmod(0o600)

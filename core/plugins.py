@@ -131,7 +131,7 @@ class Plugins:
         """Gather register-style contributions, stamping dataclasses with their plugin."""
         items = []
         for plugin, item in self.collect_owned(hook_name):
-            if hasattr(item, "plugin") and not item.plugin:
+            if hasattr(item, "plugin"):  # always the real contributor: no claiming another's
                 item = replace(item, plugin=plugin)
             items.append(item)
         return items

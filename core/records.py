@@ -184,15 +184,15 @@ def _storage(
         f = entity.field(key)
         assert f is not None
         if f.is_secret:
+            text = "" if value is None else str(f.to_json(value))
             if value is None:
                 sealed.pop(key, None)
                 masked.pop(key, None)
             else:
-                text = str(f.to_json(value))
                 sealed[key] = keys.encrypt(entity.name, key, row_id, text)
                 masked[key] = mask(f, text)
             if f.searchable:
-                digest = None if value is None else keys.blind_index(entity.name, key, str(value))
+                digest = None if value is None else keys.blind_index(entity.name, key, text)
                 bidx.append((key, digest))
         elif f.column:
             columns[key] = to_column(f, value)
@@ -283,9 +283,12 @@ async def update(
         now = datetime.now(UTC)
         columns.update(version=current["version"] + 1, updated_at=now, updated_by=ctx.user_id)
         t = entity.table
-        await t.update({_col(t, k): v for k, v in columns.items()}).where(
-            t.id == current["id"], t.tenant_id == ctx.tenant_id
-        ).run()
+        written = await t.update({_col(t, k): v for k, v in columns.items()}).where(
+            t.id == current["id"], t.tenant_id == ctx.tenant_id,
+            t.version == current["version"],  # a concurrent writer got there first: 409
+        ).returning(t.id).run()
+        if not written:
+            raise Conflict("version_conflict")
         await _write_blind_indexes(ctx, entity, current["id"], bidx)
         row = {**current, **columns}
         await emit(ctx, f"{entity.name}.updated", {
@@ -300,9 +303,14 @@ async def delete(ctx: Context, entity_name: str, record_id: Any) -> None:
         entity = await entity_for(ctx, entity_name)
         current = await _fetch_row(ctx, entity, record_id)
         t = entity.table
-        await t.update({t.deleted_at: datetime.now(UTC), t.version: current["version"] + 1}).where(
-            t.id == current["id"], t.tenant_id == ctx.tenant_id
-        ).run()
+        written = await t.update(
+            {t.deleted_at: datetime.now(UTC), t.version: current["version"] + 1}
+        ).where(
+            t.id == current["id"], t.tenant_id == ctx.tenant_id,
+            t.version == current["version"],
+        ).returning(t.id).run()
+        if not written:
+            raise Conflict("version_conflict")
         await BlindIndex.delete().where(
             BlindIndex.tenant_id == ctx.tenant_id, BlindIndex.record_id == current["id"]
         ).run()
@@ -350,9 +358,17 @@ async def _bidx_ids(
 
 
 def _custom_json_where(engine_pg: bool, key: str, value: Any) -> WhereRaw:
+    """Equality on a custom field kept in the `custom` JSON document.
+
+    PostgreSQL's `->>` renders JSON true as 'true'; SQLite's json_extract gives 1.
+    """
+    if isinstance(value, bool):
+        text = ("true" if value else "false") if engine_pg else ("1" if value else "0")
+    else:
+        text = str(value)
     if engine_pg:
-        return WhereRaw("(custom::jsonb ->> {}) = {}", key, str(value))
-    return WhereRaw("CAST(json_extract(custom, {}) AS TEXT) = {}", f"$.{key}", str(value))
+        return WhereRaw("(custom::jsonb ->> {}) = {}", key, text)
+    return WhereRaw("CAST(json_extract(custom, {}) AS TEXT) = {}", f"$.{key}", text)
 
 
 async def list_records(
@@ -401,7 +417,7 @@ async def list_records(
                 where.append({"": col == stored, "gte": col >= stored, "lte": col <= stored,
                               "gt": col > stored, "lt": col < stored, "ne": col != stored}[op])
             else:
-                if op:
+                if op or f.type == FieldType.multi_select:
                     raise XindaiError("bad_filter", field=raw_key)
                 where.append(_custom_json_where(pg, key, f.to_json(value)))
         if q and q.strip():

@@ -99,7 +99,7 @@ class BlindIndex(TenantOwned, Table, tablename="blind_index"):
     id = UUID(primary_key=True, default=uuid.uuid4)
     entity = Varchar(length=63)
     field = Varchar(length=63)
-    digest = Varchar(length=64, index=True)
+    digest = Varchar(length=64)  # index blind_index_lookup (tenant_id, entity, field, digest)
     record_id = UUID(index=True)
 
 

@@ -41,11 +41,14 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     import structlog
-    from asyncpg.exceptions import InsufficientPrivilegeError
+    from asyncpg.exceptions import DataError, InsufficientPrivilegeError
 
     if isinstance(exc, InsufficientPrivilegeError):  # an RLS policy refused a write
         locale = request_locale(request)
         return _problem(403, "tenant_scope", t("tenant_scope", locale), locale)
+    if isinstance(exc, DataError):  # a value the database refused (e.g. too long)
+        locale = request_locale(request)
+        return _problem(422, "bad_value", t("bad_value", locale), locale)
 
     structlog.get_logger().exception("unhandled error", path=request.url.path)
     locale = request_locale(request)

@@ -8,7 +8,7 @@ from core.tables import RecordColumns
 
 class Customer(RecordColumns, Table, tablename="crm_customer"):
     kind = Varchar(length=20)  # individual | company
-    name = Varchar(length=200, index=True)
+    name = Varchar(length=200)  # index crm_customer_tenant_name (tenant_id, name)
     credit_code = Varchar(length=18, null=True, default=None)
     legal_representative = Varchar(length=100, null=True, default=None)
     gender = Varchar(length=10, null=True, default=None)

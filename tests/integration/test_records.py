@@ -213,3 +213,82 @@ async def test_money_never_loses_a_fen(new_tenant: Any) -> None:
     rec = await records.create(ctx, "customer", {**VALID, "annual_income": big})
     assert (await records.get(ctx, "customer", rec["id"]))["annual_income"] == big
     assert Decimal(rec["annual_income"]) == Decimal(big)
+
+
+async def test_concurrent_updates_never_lose_a_change(new_tenant: Any, monkeypatch: Any) -> None:
+    """Two writers read version 1 at once: one wins, the other gets 409, nothing is lost."""
+    import asyncio
+
+    ctx = await new_tenant(records=False)
+    rec = await records.create(ctx, "customer", VALID)
+    original = records._check_references
+
+    async def slow(*args: Any) -> None:
+        await asyncio.sleep(0.2)  # both writers are past their read before either writes
+        await original(*args)
+
+    monkeypatch.setattr(records, "_check_references", slow)
+    results = await asyncio.gather(
+        records.update(ctx, "customer", rec["id"], {"wechat_id": "wx_first"}),
+        records.update(ctx, "customer", rec["id"], {"address": "第二个地址"}),
+        return_exceptions=True,
+    )
+    monkeypatch.setattr(records, "_check_references", original)
+    wins = [r for r in results if isinstance(r, dict)]
+    losses = [r for r in results if isinstance(r, Exception)]
+    final = await records.get(ctx, "customer", rec["id"])
+    from core.db import is_postgres
+    from core.tables import Tenant
+
+    assert bool(losses) == is_postgres(Tenant._meta.db)
+    if losses:  # PostgreSQL: the writers overlapped; the loser is told, not silently lost
+        assert len(wins) == 1 and isinstance(losses[0], Conflict)
+        assert final["version"] == 2
+    else:  # SQLite: write transactions are serial, so both applied in turn
+        assert final["version"] == 3
+        assert final["wechat_id"] == "wx_first" and final["address"] == "第二个地址"
+    for won in wins:
+        for key in ("wechat_id", "address"):
+            if won[key] is not None:
+                assert final[key] == won[key]
+
+
+async def test_custom_boolean_filter_and_secret_custom_search(new_tenant: Any) -> None:
+    from core.customfields import add_custom_field
+
+    ctx = await new_tenant(records=False)
+    await add_custom_field(ctx, "customer", {"key": "owns_home", "type": "boolean"})
+    await add_custom_field(ctx, "customer", {"key": "visa_until", "type": "datetime",
+                                             "sensitivity": "secret", "searchable": True})
+    a = await records.create(ctx, "customer", {**VALID, "owns_home": True,
+                                                "visa_until": "2027-01-01T00:00:00+08:00"})
+    await records.create(ctx, "customer", {**VALID, "owns_home": False})
+    for raw in ("true", "1", "是"):
+        found = await records.list_records(ctx, "customer", {"owns_home": raw})
+        assert [r["id"] for r in found.items] == [a["id"]]
+    assert (await records.list_records(ctx, "customer", {"owns_home": "否"})).total == 1
+    found = await records.list_records(ctx, "customer",
+                                       {"visa_until": "2027-01-01T00:00:00+08:00"})
+    assert [r["id"] for r in found.items] == [a["id"]]
+
+
+async def test_a_500_logs_no_personal_data(client: Any, new_tenant: Any, monkeypatch: Any,
+                                          capsys: Any) -> None:
+    from tests.conftest import login
+
+    ctx = await new_tenant(records=False)
+    h = await login(client, ctx.tenant.slug)
+
+    async def broken(*args: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(records, "_write_blind_indexes", broken)
+    capsys.readouterr()
+    r = await client.post("/api/v1/customers", headers=h, json=VALID)
+    assert r.status_code == 500 and r.json()["code"] == "internal"
+    out = capsys.readouterr()
+    log = out.out + out.err
+    assert "disk on fire" in log  # the error is logged ...
+    for secret in (VALID["resident_id"], VALID["mobile"]):
+        assert secret not in log  # ... without the values being written
+    assert (await records.list_records(ctx, "customer")).total == 0

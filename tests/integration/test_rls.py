@@ -34,6 +34,26 @@ async def test_every_tenant_table_has_forced_rls_with_check(pg: Any) -> None:
     assert {r["owner"] for r in rows} == {"xindai_test_owner"}
 
 
+async def test_rls_is_exactly_our_policy_and_a_permissive_extra_is_caught(
+    pg: Any, pg_database: dict[str, str]
+) -> None:
+    """Permissive policies are ORed: one extra `USING (true)` would open every tenant."""
+    import asyncpg
+
+    assert await db.rls_problems(pg.engine) == []
+    owner = await asyncpg.connect(pg_database["owner"])
+    try:
+        await owner.execute("CREATE POLICY open_door ON crm_customer USING (true)")
+        assert await db.rls_problems(pg.engine) == ["crm_customer"]
+        with pytest.raises(db.DatabaseError) as info:
+            await db.check_row_level_security(pg.engine)
+        assert "crm_customer" in str(info.value)
+    finally:
+        await owner.execute("DROP POLICY IF EXISTS open_door ON crm_customer")
+        await owner.close()
+    assert await db.rls_problems(pg.engine) == []
+
+
 async def test_every_declared_tenant_table_is_covered(pg: Any) -> None:
     """The model side: every table of every piccolo app with tenant_id is under RLS."""
     from piccolo.conf.apps import AppRegistry
@@ -137,18 +157,30 @@ async def test_outside_a_tenant_scope_nothing_is_visible(new_pg_tenant: Any) -> 
 async def test_the_tenant_setting_does_not_leak_across_pooled_connections(
     new_pg_tenant: Any, pg: Any
 ) -> None:
+    import asyncio
+
     from core.tables import Tenant
 
     a = await new_pg_tenant()
     engine = Tenant._meta.db
-    for _ in range(3):
+
+    async def scoped_count() -> int:
         async with tenant_scope(a):
-            assert (await db.fetch(engine, "SELECT count(*) AS n FROM crm_customer"))[0]["n"] == 2
+            await asyncio.sleep(0.01)  # hold the connection so the pool hands out others
+            return (await db.fetch(engine, "SELECT count(*) AS n FROM crm_customer"))[0]["n"]
+
+    assert await asyncio.gather(*(scoped_count() for _ in range(8))) == [2] * 8
     # every connection of the pool, after use, reads the setting as empty
-    async with engine.pool.acquire() as conn:
-        value = await conn.fetchval("SELECT current_setting('app.tenant_id', true)")
-        assert value in (None, "")
-        assert await conn.fetchval("SELECT count(*) FROM crm_customer") == 0
+    size = engine.pool.get_size()
+    conns = [await engine.pool.acquire() for _ in range(size)]
+    try:
+        for conn in conns:
+            assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") in (
+                None, "")
+            assert await conn.fetchval("SELECT count(*) FROM crm_customer") == 0
+    finally:
+        for conn in conns:
+            await engine.pool.release(conn)
 
 
 async def test_migrate_is_idempotent_and_reasserts_rls(pg: Any) -> None:
