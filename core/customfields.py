@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.access import require
 from core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from core.fields import FieldDef, FieldProblem, field_from_dict
 from core.tables import CustomField
@@ -34,6 +35,7 @@ async def add_custom_field(ctx: Context, entity: str, spec: dict[str, Any]) -> F
                                            {"type": spec.get("type"), **exc.params})]) from None
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise ValidationFailed([FieldError("rules", "pattern", {"label": str(exc)})]) from None
+    require(ctx, "admin.fields")
     async with tenant_scope(ctx):
         current = await entity_for(ctx, entity)
         if current.field(f.key) is not None or f.key in ("id", "version", "created_at",
@@ -57,6 +59,7 @@ async def add_custom_field(ctx: Context, entity: str, spec: dict[str, Any]) -> F
 
 async def remove_custom_field(ctx: Context, entity: str, key: str) -> None:
     """Remove a field definition; stored values stay in the records (for audit) but hide."""
+    require(ctx, "admin.fields")
     async with tenant_scope(ctx):
         deleted = await CustomField.delete().where(
             CustomField.tenant_id == ctx.tenant_id, CustomField.entity == entity,

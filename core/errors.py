@@ -64,6 +64,13 @@ class ValidationFailed(XindaiError):
         self.args = ("; ".join(f"{e.field}: {e.message('en')}" for e in errors),)
 
 
+class FieldsForbidden(ValidationFailed):
+    """The request sets fields the user's role may not write: refused whole (403)."""
+
+    status = 403
+    code = "fields_forbidden"
+
+
 class NotFound(XindaiError):
     status = 404
     code = "not_found"

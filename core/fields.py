@@ -312,8 +312,14 @@ MASKERS = {
 
 
 def mask(f: FieldDef, value: str) -> str:
-    """The display form of a secret value (DOMAIN.md masking rules)."""
-    return MASKERS.get(f.type, v.mask_generic)(str(value))
+    """The masked display form of a value (DOMAIN.md: ID, mobile, name `张*`)."""
+    if f.type in MASKERS:
+        return MASKERS[f.type](str(value))
+    if f.is_secret:  # bank cards and the like: the last four stay
+        return v.mask_generic(str(value))
+    if f.type in (FieldType.text, FieldType.long_text):  # names: `张*`
+        return v.mask_name(str(value))
+    return "***"
 
 
 def field_from_dict(data: dict[str, Any], custom: bool = True) -> FieldDef:

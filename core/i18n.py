@@ -127,6 +127,76 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "显示名称应为 1 到 100 个字符",
         "en": "a display name has 1 to 100 characters",
     },
+    "password_common": {
+        "zh-CN": "这个密码太常见，很容易被猜到，请换一个",
+        "en": "this password is too common and easy to guess; choose another",
+    },
+    "bad_current_password": {"zh-CN": "当前密码不正确", "en": "the current password is wrong"},
+    "account_locked": {
+        "zh-CN": "登录失败次数过多，账户已临时锁定，请 15 分钟后再试",
+        "en": "too many failed sign-ins: the account is locked for 15 minutes",
+    },
+    "mfa_use_web": {
+        "zh-CN": "该账户已启用双因素认证，请通过网页登录或使用集成令牌",
+        "en": "this account uses two-factor authentication: sign in on the web or use an "
+        "integration token",
+    },
+    "mfa_bad_code": {"zh-CN": "验证码不正确或已使用", "en": "the code is wrong or already used"},
+    "token_days": {
+        "zh-CN": "有效期应为 1 到 {max} 天",
+        "en": "a token lasts 1 to {max} days",
+    },
+    "token_name": {"zh-CN": "请填写令牌名称（最多 100 字）", "en": "name the token (up to 100 characters)"},
+    "token_scopes": {
+        "zh-CN": "令牌权限不能超出你自己的权限：{scopes}",
+        "en": "a token cannot have permissions you do not have: {scopes}",
+    },
+    "forbidden_action": {
+        "zh-CN": "没有权限执行此操作（{permission}）",
+        "en": "you are not allowed to do this ({permission})",
+    },
+    "fields_forbidden": {
+        "zh-CN": "你的角色不能修改其中的字段，未保存任何内容",
+        "en": "your role may not change some of these fields; nothing was saved",
+    },
+    "field_not_writable": {
+        "zh-CN": "你的角色不能修改{label}",
+        "en": "your role may not change {label}",
+    },
+    "field_hidden": {
+        "zh-CN": "你的角色不能查看或使用{label}",
+        "en": "your role may not see or use {label}",
+    },
+    "rate_limited": {
+        "zh-CN": "请求过于频繁，请稍后再试",
+        "en": "too many requests; please try again later",
+    },
+    "bad_code": {
+        "zh-CN": "编码只能包含字母、数字、_ 和 -（最多 40 个）",
+        "en": "a code has letters, digits, _ and - only (up to 40)",
+    },
+    "bad_scope": {
+        "zh-CN": "数据范围“{scope}”无效（own、branch、all）",
+        "en": "scope '{scope}' is invalid (own, branch, all)",
+    },
+    "bad_policy": {
+        "zh-CN": "字段权限“{policy}”无效（hidden、masked、read、write）",
+        "en": "field policy '{policy}' is invalid (hidden, masked, read, write)",
+    },
+    "unknown_permissions": {
+        "zh-CN": "未知权限：{permissions}",
+        "en": "unknown permissions: {permissions}",
+    },
+    "unknown_role": {"zh-CN": "角色“{role}”不存在", "en": "role '{role}' does not exist"},
+    "unknown_org_unit": {
+        "zh-CN": "机构“{unit}”不存在", "en": "organisation unit '{unit}' does not exist",
+    },
+    "org_unit_exists": {
+        "zh-CN": "机构编码“{unit}”已存在", "en": "organisation unit '{unit}' already exists",
+    },
+    "unknown_field_of": {
+        "zh-CN": "{entity} 没有字段“{field}”", "en": "{entity} has no field '{field}'",
+    },
     "user_exists": {"zh-CN": "用户“{username}”已存在", "en": "user '{username}' already exists"},
     "bad_if_match": {
         "zh-CN": "If-Match 应为记录的版本号",

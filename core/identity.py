@@ -1,8 +1,15 @@
-"""Users, passwords (argon2id) and bearer tokens: the minimum the kernel's API needs.
+"""Who a user is: passwords, lockout, TOTP, bearer tokens, and the Context a user acts in.
 
-The identity issue adds sessions, TOTP, OIDC, lockout and the web login on top of this.
-A token looks like `xd_<tenant id hex>_<secret>`: the tenant id in clear lets the server
-enter that tenant's RLS scope before looking up the token's SHA-256 digest.
+- Passwords: argon2id (m=19 MiB, t=2, p=1), 8-128 characters, no composition rules,
+  refused when among the 30,000 most common passwords (zxcvbn's list). Hashing runs in a
+  thread, never on the event loop nor inside a write transaction.
+- Lockout: after `MAX_FAILURES` failures in a row a user is locked for `LOCK_MINUTES`;
+  every failure is recorded as an auth event.
+- TOTP (pyotp): the secret is sealed with the tenant's data key; a code is accepted once
+  (its time step must be later than the last one used); ten single-use recovery codes.
+- Bearer tokens `xd_<tenant id hex>_<secret>`: the tenant id in clear lets the server enter
+  the tenant's RLS scope before it looks up the token's SHA-256 digest. Integration tokens
+  carry scopes that narrow the user's permissions.
 """
 
 from __future__ import annotations
@@ -13,23 +20,50 @@ import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from core.errors import Conflict, Unauthenticated, XindaiError
-from core.tables import ApiToken, User
+from core.access import combine
+from core.errors import Conflict, Forbidden, NotFound, Unauthenticated, XindaiError
+from core.tables import ApiToken, AuthEvent, FieldPolicy, OrgUnit, Role, User, WebSession
 from core.tenancy import Context, TenantInfo, get_tenant, get_tenant_by_id, tenant_scope
 
-# argon2id, m = 19 MiB, t = 2, p = 1 (OWASP minimum); about 18 ms a hash on this hardware.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DUMMY = _hasher.hash("xindai-timing-equaliser")
 TOKEN_PREFIX = "xd_"
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{2,63}")
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+LOGIN_TOKEN_TTL = timedelta(hours=12)
+MAX_TOKEN_DAYS = 365
+RECOVERY_CODES = 10
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The most common passwords long enough to pass the length rule, lower-cased."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(p.lower() for p in FREQUENCY_LISTS["passwords"] if len(p) >= 8)
+
+
+def check_password_rules(password: str) -> None:
+    if not 8 <= len(password) <= 128:
+        raise XindaiError("password_length")
+    if password.lower() in common_passwords():
+        raise XindaiError("password_common")
 
 
 def hash_password(password: str) -> str:
-    if not 8 <= len(password) <= 128:
-        raise XindaiError("password_length")
+    check_password_rules(password)
     return _hasher.hash(password)
 
 
@@ -49,11 +83,15 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{2,63}")
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
+
+# --- users -------------------------------------------------------------------------------
 
 async def create_user(
-    ctx: Context, username: str, display_name: str, password: str, roles: list[str]
+    ctx: Context, username: str, display_name: str, password: str, roles: list[str],
+    org_unit_id: uuid.UUID | None = None, email: str | None = None,
 ) -> uuid.UUID:
     if not USERNAME_RE.fullmatch(username):
         raise XindaiError("bad_username")
@@ -65,70 +103,325 @@ async def create_user(
                                      User.username == username).run():
             raise Conflict("user_exists", username=username)
         user = User(tenant_id=ctx.tenant_id, username=username, display_name=display_name,
-                    password_hash=password_hash, roles=roles)
+                    password_hash=password_hash, roles=roles, org_unit_id=org_unit_id,
+                    email=email)
         await user.save().run()
         return user.id
 
 
-async def login(tenant_slug: str, username: str, password: str, locale: str,
-                ttl: timedelta = timedelta(hours=12)) -> tuple[str, Context]:
-    """Check a password and issue a bearer token; the same error for every kind of failure."""
+async def revoke_credentials(ctx: Context, user_id: Any) -> None:
+    """End every session and token of a user (disabled, password changed, locked out)."""
+    async with tenant_scope(ctx):
+        await WebSession.update({WebSession.revoked_at: now()}).where(
+            WebSession.tenant_id == ctx.tenant_id, WebSession.user_id == user_id,
+            WebSession.revoked_at.is_null()).run()
+        await ApiToken.update({ApiToken.revoked_at: now()}).where(
+            ApiToken.tenant_id == ctx.tenant_id, ApiToken.user_id == user_id,
+            ApiToken.revoked_at.is_null()).run()
+
+
+async def change_password(ctx: Context, current: str, new: str) -> None:
+    """The user changes their own password; all their other sessions and tokens end."""
+    user = await get_user(ctx, ctx.user_id)
+    if not await _verify(user["password_hash"], current):
+        await record(ctx, "password_change_failed", user)
+        raise Forbidden("bad_current_password")
+    new_hash = await asyncio.to_thread(hash_password, new)
+    await revoke_credentials(ctx, user["id"])
+    async with tenant_scope(ctx):
+        await User.update({User.password_hash: new_hash, User.password_changed_at: now()}) \
+            .where(User.tenant_id == ctx.tenant_id, User.id == user["id"]).run()
+    await record(ctx, "password_changed", user)
+
+
+async def set_user_active(ctx: Context, user_id: Any, active: bool) -> None:
+    async with tenant_scope(ctx):
+        done = await User.update({User.active: active}).where(
+            User.tenant_id == ctx.tenant_id, User.id == user_id).returning(User.id).run()
+        if not done:
+            raise NotFound()
+    if not active:
+        await revoke_credentials(ctx, user_id)
+
+
+async def get_user(ctx: Context, user_id: Any) -> dict[str, Any]:
+    async with tenant_scope(ctx, write=False):
+        rows = await User.select().where(User.tenant_id == ctx.tenant_id, User.id == user_id) \
+            .output(load_json=True).run()
+    if not rows:
+        raise NotFound()
+    return rows[0]
+
+
+async def record(ctx: Context, kind: str, user: dict[str, Any] | None = None,
+                 username: str | None = None, **detail: Any) -> None:
+    """Append an auth event (sign-in, failure, lockout, reveal, ...)."""
+    async with tenant_scope(ctx):
+        await AuthEvent.insert(AuthEvent(
+            tenant_id=ctx.tenant_id, user_id=user["id"] if user else None,
+            username=(user["username"] if user else username or ctx.username or "")[:63],
+            kind=kind, ip=ctx.ip, user_agent=(ctx.user_agent or "")[:300] or None,
+            detail=detail,
+        )).run()
+
+
+# --- the context a user acts in ----------------------------------------------------------
+
+async def user_context(tenant: TenantInfo, user: dict[str, Any], locale: str,
+                       scopes: list[str] | None = None, ip: str | None = None,
+                       user_agent: str | None = None) -> Context:
+    """Load the user's roles, field policies and organisation unit into a Context."""
+    probe = Context.system(tenant)
+    roles = list(user["roles"] or ())
+    async with tenant_scope(probe, write=False):
+        role_rows = await Role.select().where(Role.tenant_id == tenant.id,
+                                              Role.name.is_in(roles or [""])) \
+            .output(load_json=True).run()
+        policies = await FieldPolicy.select().where(FieldPolicy.tenant_id == tenant.id,
+                                                    FieldPolicy.role.is_in(roles or [""])).run()
+        unit = None
+        if user.get("org_unit_id"):
+            units = await OrgUnit.select().where(OrgUnit.tenant_id == tenant.id,
+                                                 OrgUnit.id == user["org_unit_id"]).run()
+            unit = units[0] if units else None
+    access = combine(role_rows, policies, str(unit["id"]) if unit else None,
+                     unit["path"] if unit else None, scopes)
+    return Context(tenant=tenant, user_id=str(user["id"]), username=user["username"],
+                   roles=tuple(roles), locale=locale, access=access, ip=ip,
+                   user_agent=user_agent)
+
+
+# --- password sign-in with lockout -------------------------------------------------------
+
+async def check_password_login(tenant_slug: str, username: str, password: str,
+                               ip: str | None = None, user_agent: str | None = None
+                               ) -> tuple[TenantInfo, dict[str, Any]]:
+    """The tenant and user for a correct password; one error for every kind of failure.
+
+    Failures count towards the lockout and are recorded; a locked account answers the
+    same error without checking the password, so a locked account cannot be probed.
+    """
     try:
         tenant = await get_tenant(tenant_slug)
     except XindaiError:
         await _verify(_DUMMY, password)  # same cost as a real check
         raise Unauthenticated("bad_credentials") from None
-    ctx = Context(tenant=tenant, locale=locale)
-    async with tenant_scope(ctx, write=False):
-        rows = await User.select().where(
-            User.tenant_id == tenant.id, User.username == username, User.active.eq(True)
-        ).output(load_json=True).run()
-    user = rows[0] if rows and tenant.status == "active" else None
-    # argon2 (~18 ms) runs in a thread and outside any transaction: it must not stall the
-    # event loop nor hold SQLite's write lock
-    if not await _verify(user["password_hash"] if user else _DUMMY, password) or user is None:
+    probe = Context(tenant=tenant, access=Context.system(tenant).access, ip=ip,
+                    user_agent=user_agent)
+    async with tenant_scope(probe, write=False):
+        rows = await User.select().where(User.tenant_id == tenant.id,
+                                         User.username == username) \
+            .output(load_json=True).run()
+    user = rows[0] if rows else None
+    if tenant.status != "active" or user is None or not user["active"]:
+        await _verify(_DUMMY, password)
+        await record(probe, "login_failed", user, username=username, reason="unknown_or_inactive")
         raise Unauthenticated("bad_credentials")
+    if user["locked_until"] and user["locked_until"] > now():
+        await record(probe, "login_locked", user)
+        raise Unauthenticated("account_locked")
+    if not await _verify(user["password_hash"], password):
+        failures = user["failed_logins"] + 1
+        locked = now() + timedelta(minutes=LOCK_MINUTES) if failures >= MAX_FAILURES else None
+        async with tenant_scope(probe):
+            await User.update({User.failed_logins: 0 if locked else failures,
+                               User.locked_until: locked}) \
+                .where(User.tenant_id == tenant.id, User.id == user["id"]).run()
+        await record(probe, "account_locked" if locked else "login_failed", user,
+                     failures=failures)
+        raise Unauthenticated("account_locked" if locked else "bad_credentials")
+    if user["failed_logins"] or user["locked_until"]:
+        async with tenant_scope(probe):
+            await User.update({User.failed_logins: 0, User.locked_until: None}) \
+                .where(User.tenant_id == tenant.id, User.id == user["id"]).run()
+    return tenant, user
+
+
+async def login(tenant_slug: str, username: str, password: str, locale: str,
+                ip: str | None = None, user_agent: str | None = None) -> tuple[str, Context]:
+    """API sign-in: a password (and no second factor) gives a 12-hour bearer token.
+
+    Users with TOTP enabled must use the web sign-in or an integration token.
+    """
+    tenant, user = await check_password_login(tenant_slug, username, password, ip, user_agent)
+    ctx = await user_context(tenant, user, locale, ip=ip, user_agent=user_agent)
+    if user["totp_enabled"]:
+        await record(ctx, "login_failed", user, reason="mfa_required_for_api")
+        raise Unauthenticated("mfa_use_web")
+    token = await _issue_token(ctx, user["id"], "login", LOGIN_TOKEN_TTL, None)
+    await record(ctx, "login_ok", user, channel="api")
+    return token, ctx
+
+
+# --- bearer tokens -----------------------------------------------------------------------
+
+async def _issue_token(ctx: Context, user_id: Any, name: str, ttl: timedelta,
+                       scopes: list[str] | None) -> str:
+    token = f"{TOKEN_PREFIX}{ctx.tenant_id.hex}_{secrets.token_urlsafe(32)}"
     async with tenant_scope(ctx):
-        secret = secrets.token_urlsafe(32)
-        token = f"{TOKEN_PREFIX}{tenant.id.hex}_{secret}"
         await ApiToken.insert(ApiToken(
-            tenant_id=tenant.id, user_id=user["id"], digest=_digest(token), name="login",
-            expires_at=datetime.now(UTC) + ttl,
+            tenant_id=ctx.tenant_id, user_id=user_id, digest=digest(token), name=name[:100],
+            expires_at=now() + ttl, scopes=scopes,
         )).run()
-    return token, _user_context(tenant, user, locale)
+    return token
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+async def create_integration_token(ctx: Context, name: str, scopes: list[str],
+                                   days: int) -> tuple[str, dict[str, Any]]:
+    """A scoped, expiring token for an integration; the secret is shown only now."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise XindaiError("token_days", max=MAX_TOKEN_DAYS)
+    if not name.strip() or len(name) > 100:
+        raise XindaiError("token_name")
+    excess = [s for s in scopes if not ctx.access.can(s)]
+    if not scopes or excess:
+        raise Forbidden("token_scopes", scopes=", ".join(excess) or "-")
+    token = await _issue_token(ctx, ctx.user_id, name, timedelta(days=days), sorted(scopes))
+    await record(ctx, "token_created", None, username=ctx.username, name=name, scopes=scopes)
+    listed = [t for t in await list_tokens(ctx) if t["name"] == name]
+    return token, listed[-1]
 
 
-def _user_context(tenant: TenantInfo, user: dict, locale: str) -> Context:
-    return Context(tenant=tenant, user_id=str(user["id"]), username=user["username"],
-                   roles=tuple(user["roles"] or ()), locale=locale)
+async def list_tokens(ctx: Context) -> list[dict[str, Any]]:
+    async with tenant_scope(ctx, write=False):
+        rows = await ApiToken.select(
+            ApiToken.id, ApiToken.name, ApiToken.scopes, ApiToken.expires_at,
+            ApiToken.created_at, ApiToken.last_used_at, ApiToken.revoked_at,
+        ).where(ApiToken.tenant_id == ctx.tenant_id, ApiToken.user_id == ctx.user_id,
+                ApiToken.name != "login").order_by(ApiToken.created_at) \
+            .output(load_json=True).run()
+    return [{**r, "id": str(r["id"])} for r in rows]
 
 
-async def authenticate(token: str, locale: str) -> Context:
-    """The context of a valid, unexpired, unrevoked token of an active user and tenant."""
+async def revoke_token(ctx: Context, token_id: Any) -> None:
+    async with tenant_scope(ctx):
+        done = await ApiToken.update({ApiToken.revoked_at: now()}).where(
+            ApiToken.tenant_id == ctx.tenant_id, ApiToken.user_id == ctx.user_id,
+            ApiToken.id == token_id, ApiToken.revoked_at.is_null(),
+        ).returning(ApiToken.id).run()
+    if not done:
+        raise NotFound()
+    await record(ctx, "token_revoked", None, username=ctx.username, token=str(token_id))
+
+
+def tenant_of_token(token: str) -> uuid.UUID | None:
     if not token.startswith(TOKEN_PREFIX) or token.count("_") < 2:
-        raise Unauthenticated()
-    tenant_hex = token[len(TOKEN_PREFIX):].split("_", 1)[0]
+        return None
     try:
-        tenant = await get_tenant_by_id(uuid.UUID(hex=tenant_hex))
-    except (ValueError, XindaiError):
+        return uuid.UUID(hex=token[len(TOKEN_PREFIX):].split("_", 1)[0])
+    except ValueError:
+        return None
+
+
+async def authenticate(token: str, locale: str, ip: str | None = None,
+                       user_agent: str | None = None) -> Context:
+    """The context of a valid, unexpired, unrevoked token of an active user and tenant."""
+    tenant_id = tenant_of_token(token)
+    if tenant_id is None:
+        raise Unauthenticated()
+    try:
+        tenant = await get_tenant_by_id(tenant_id)
+    except XindaiError:
         raise Unauthenticated() from None
     if tenant.status != "active":
         raise Unauthenticated()
-    ctx = Context(tenant=tenant, locale=locale)
-    async with tenant_scope(ctx, write=False):
+    probe = Context.system(tenant)
+    async with tenant_scope(probe, write=False):
         rows = await ApiToken.select().where(
-            ApiToken.tenant_id == tenant.id, ApiToken.digest == _digest(token),
-            ApiToken.revoked_at.is_null(), ApiToken.expires_at > datetime.now(UTC),
-        ).run()
-        if not rows:
-            raise Unauthenticated()
+            ApiToken.tenant_id == tenant.id, ApiToken.digest == digest(token),
+            ApiToken.revoked_at.is_null(), ApiToken.expires_at > now(),
+        ).output(load_json=True).run()
         users = await User.select().where(
             User.tenant_id == tenant.id, User.id == rows[0]["user_id"], User.active.eq(True)
-        ).output(load_json=True).run()
-        if not users:
-            raise Unauthenticated()
-    return _user_context(tenant, users[0], locale)
+        ).output(load_json=True).run() if rows else []
+    if not users:
+        raise Unauthenticated()
+    return await user_context(tenant, users[0], locale, rows[0]["scopes"], ip, user_agent)
+
+
+# --- TOTP ---------------------------------------------------------------------------------
+
+def _seal_totp(keys: Any, user_id: Any, secret: str) -> str:
+    return keys.encrypt("user", "totp_secret", user_id, secret)
+
+
+async def _tenant_keys(ctx: Context) -> Any:
+    from core.crypto import tenant_keys
+    from core.kernel import kernel
+
+    return await tenant_keys(kernel().master_key, ctx.tenant_id)
+
+
+async def start_totp_enrolment(ctx: Context) -> tuple[str, str]:
+    """A new secret for the signed-in user (not active until confirmed): (secret, otpauth URI).
+    """
+    user = await get_user(ctx, ctx.user_id)
+    secret = pyotp.random_base32()
+    async with tenant_scope(ctx):
+        keys = await _tenant_keys(ctx)
+        await User.update({User.totp_secret: _seal_totp(keys, user["id"], secret),
+                           User.totp_enabled: False}) \
+            .where(User.tenant_id == ctx.tenant_id, User.id == user["id"]).run()
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user["username"],
+                                             issuer_name=f"xindai {ctx.tenant.slug}")
+    return secret, uri
+
+
+async def confirm_totp_enrolment(ctx: Context, code: str) -> list[str]:
+    """Activate TOTP with a first valid code; returns the recovery codes (shown once)."""
+    user = await get_user(ctx, ctx.user_id)
+    if not user["totp_secret"] or not await _accept_code(ctx, user, code):
+        raise XindaiError("mfa_bad_code")
+    codes = [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(RECOVERY_CODES)]
+    async with tenant_scope(ctx):
+        await User.update({User.totp_enabled: True,
+                           User.recovery_codes: [digest(c) for c in codes]}) \
+            .where(User.tenant_id == ctx.tenant_id, User.id == user["id"]).run()
+    await record(ctx, "mfa_enrolled", user)
+    return codes
+
+
+async def _accept_code(ctx: Context, user: dict[str, Any], code: str) -> bool:
+    """Check a TOTP code (±1 step) that is later than the last accepted one; consume it."""
+    keys = await _tenant_keys(ctx)
+    secret = keys.decrypt("user", "totp_secret", user["id"], user["totp_secret"])
+    totp = pyotp.TOTP(secret)
+    code = re.sub(r"\s", "", code)
+    step_now = int(now().timestamp()) // totp.interval
+    for step in (step_now - 1, step_now, step_now + 1):
+        if step > user["totp_last_step"] and secrets.compare_digest(
+            totp.generate_otp(step), code
+        ):
+            async with tenant_scope(ctx):
+                used = await User.update({User.totp_last_step: step}).where(
+                    User.tenant_id == ctx.tenant_id, User.id == user["id"],
+                    User.totp_last_step < step,  # single use, even under a race
+                ).returning(User.id).run()
+            return bool(used)
+    return False
+
+
+async def verify_second_factor(ctx: Context, code: str) -> bool:
+    """A TOTP code or an unused recovery code of the signed-in user (each usable once)."""
+    user = await get_user(ctx, ctx.user_id)
+    if not user["totp_enabled"]:
+        return False
+    if await _accept_code(ctx, user, code):
+        return True
+    wanted = digest(code.strip().lower())
+    remaining = list(user["recovery_codes"] or ())
+    if wanted in remaining:
+        remaining.remove(wanted)
+        async with tenant_scope(ctx):
+            await User.update({User.recovery_codes: remaining}).where(
+                User.tenant_id == ctx.tenant_id, User.id == user["id"]).run()
+        await record(ctx, "mfa_recovery_code_used", user, left=len(remaining))
+        return True
+    await record(ctx, "mfa_failed", user)
+    return False
+
+
+def mfa_required(ctx: Context) -> bool:
+    """The tenant setting `mfa_required_roles` makes TOTP mandatory for those roles."""
+    required = set(ctx.tenant.settings.get("mfa_required_roles") or ())
+    return bool(required & set(ctx.roles))

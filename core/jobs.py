@@ -69,7 +69,7 @@ async def _run_job(job: Job, tenant_id: str, kwargs: dict[str, Any]) -> Any:
     tenant = await get_tenant_by_id(uuid.UUID(tenant_id))
     if not tenant.enabled(job.plugin) or tenant.status != "active":
         return None  # the plugin was disabled after the job was sent: the job no longer exists
-    ctx = Context(tenant=tenant, locale=tenant.locale)
+    ctx = Context.system(tenant)
     async with tenant_scope(ctx):
         result = job.fn(ctx, **kwargs)
         if inspect.isawaitable(result):

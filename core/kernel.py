@@ -8,6 +8,7 @@ from typing import Any
 from piccolo.engine.base import Engine
 
 from core import db
+from core.access import KERNEL_PERMISSIONS
 from core.crypto import load_master_key
 from core.declarations import (
     Job,
@@ -105,7 +106,8 @@ def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Ke
         registry=registry,
         engine=engine,
         master_key=load_master_key(settings),
-        permissions=plugins.collect("register_permissions"),
+        permissions=[Permission(*p) for p in KERNEL_PERMISSIONS]
+        + plugins.collect("register_permissions"),
         subscriptions=plugins.collect("register_event_handlers"),
         jobs=plugins.collect("register_jobs"),
         periodic_jobs=plugins.collect("register_periodic_jobs"),
@@ -149,7 +151,7 @@ async def check_master_key(k: Kernel) -> None:
     if not rows:
         return
     tenant = await get_tenant_by_id(rows[0]["id"])
-    async with tenant_scope(Context(tenant=tenant), write=False):
+    async with tenant_scope(Context.system(tenant), write=False):
         keys = await TenantKey.select().where(TenantKey.tenant_id == tenant.id).limit(1).run()
     if not keys:
         return

@@ -25,12 +25,12 @@ from typing import Any
 
 import yaml
 
-from core import records
+from core import admin, records
 from core.crypto import create_tenant_key
 from core.customfields import add_custom_field, custom_fields
 from core.errors import ValidationFailed, XindaiError
 from core.identity import create_user, generate_password
-from core.tables import Role, Tenant, User
+from core.tables import Tenant
 from core.tenancy import (
     SLUG_RE,
     Context,
@@ -41,7 +41,8 @@ from core.tenancy import (
 )
 
 FORMAT = 1
-CORE_SECTIONS = ("format", "tenant", "fields", "roles", "users", "records")
+CORE_SECTIONS = ("format", "tenant", "fields", "org_units", "roles", "field_policies", "users",
+                 "records")
 
 
 class PackError(Exception):
@@ -204,7 +205,7 @@ async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, d
     if await Tenant.exists().where(Tenant.slug == info.slug).run():
         raise pack.fail(pack.doc["tenant"], f"租户“{info.slug}”已存在 / tenant '{info.slug}' "
                         "already exists", "slug")
-    ctx = Context(tenant=info, locale=info.locale)
+    ctx = Context.system(info)
     passwords: dict[str, str] = {}
     async with tenant_scope(ctx):
         await Tenant.insert(Tenant(
@@ -215,8 +216,11 @@ async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, d
         await create_tenant_key(kernel().master_key, info.id)
         await run_onboarding(ctx)
         await _load_fields(pack, ctx)
+        await _load_org_units(pack, ctx)
         await _load_roles(pack, ctx)
+        await _load_field_policies(pack, ctx)
         passwords = await _load_users(pack, ctx)
+        owners = {u["username"]: u for u in await admin.list_users(ctx)}
         for section in sorted(kernel().pack_sections, key=lambda s: s.order):
             if section.name in pack.doc and info.enabled(section.plugin):
                 from core.declarations import PackSource
@@ -226,7 +230,12 @@ async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, d
         for entity, (path, rows) in pack.record_files.items():
             for i, row in enumerate(rows):
                 try:
-                    await records.create(ctx, entity, row)
+                    data = dict(row)
+                    owner = owners.get(data.pop("owner", None) or "")
+                    if "owner" in row and owner is None:
+                        raise pack.fail(row, f"未知用户 / unknown user: {row['owner']}",
+                                        "owner", path)
+                    await records.create(ctx, entity, data, owner=owner)
                 except ValidationFailed as exc:
                     raise _located(pack, row, exc, path, f"[{i + 1}] ") from None
                 except XindaiError as exc:
@@ -254,11 +263,42 @@ async def _load_fields(pack: Pack, ctx: Context) -> None:
                 raise pack.fail(spec, f"{exc.message('zh-CN')} / {exc.message('en')}") from None
 
 
+def _list_section(pack: Pack, name: str) -> list[Any]:
+    value = pack.doc.get(name) or []
+    if not isinstance(value, list):
+        raise pack.fail(pack.doc, f"{name} 应为列表 / {name} must be a list", name)
+    return value
+
+
+async def _load_org_units(pack: Pack, ctx: Context) -> None:
+    """`org_units: [{code, name, parent}]`, parents before children."""
+    for spec in _list_section(pack, "org_units"):
+        if not isinstance(spec, dict):
+            raise pack.fail(pack.doc, "机构应为映射 / a unit must be a mapping", "org_units")
+        try:
+            await admin.create_org_unit(ctx, str(spec.get("code", "")),
+                                        str(spec.get("name", "")), spec.get("parent"))
+        except XindaiError as exc:
+            raise pack.fail(spec, f"{exc.message('zh-CN')} / {exc.message('en')}") from None
+
+
+async def _load_field_policies(pack: Pack, ctx: Context) -> None:
+    """`field_policies: [{role, entity, field, policy}]`."""
+    for spec in _list_section(pack, "field_policies"):
+        if not isinstance(spec, dict):
+            raise pack.fail(pack.doc, "应为映射 / must be a mapping", "field_policies")
+        try:
+            await admin.set_field_policy(ctx, str(spec.get("role")), str(spec.get("entity")),
+                                         str(spec.get("field")), str(spec.get("policy")))
+        except XindaiError as exc:
+            raise pack.fail(spec, f"{exc.message('zh-CN')} / {exc.message('en')}") from None
+
+
 async def _load_roles(pack: Pack, ctx: Context) -> None:
     from core.kernel import kernel
 
     known = {p.code for p in kernel().permissions}
-    roles = pack.doc.get("roles") or []
+    roles = _list_section(pack, "roles")
     if not isinstance(roles, list):
         raise pack.fail(pack.doc, "roles 应为列表 / roles must be a list", "roles")
     for spec in roles:
@@ -274,21 +314,18 @@ async def _load_roles(pack: Pack, ctx: Context) -> None:
             label = {"zh-CN": label, "en": label}
         if not isinstance(label, dict):
             raise pack.fail(spec, "label 应为映射 / label must be a mapping", "label")
-        await Role.insert(Role(
-            tenant_id=ctx.tenant_id, name=spec["name"],
-            label_zh=label.get("zh-CN", spec["name"]), label_en=label.get("en", spec["name"]),
-            permissions=perms,
-        )).run()
+        try:
+            await admin.save_role(ctx, str(spec["name"]), label.get("zh-CN", spec["name"]),
+                                  label.get("en", spec["name"]), perms,
+                                  str(spec.get("scope", "own")))
+        except XindaiError as exc:
+            raise pack.fail(spec, f"{exc.message('zh-CN')} / {exc.message('en')}") from None
 
 
 async def _load_users(pack: Pack, ctx: Context) -> dict[str, str]:
     passwords: dict[str, str] = {}
-    role_names = {r["name"] for r in await Role.select(Role.name).where(
-        Role.tenant_id == ctx.tenant_id).run()}
-    users = pack.doc.get("users") or []
-    if not isinstance(users, list):
-        raise pack.fail(pack.doc, "users 应为列表 / users must be a list", "users")
-    for spec in users:
+    role_names = {r["name"] for r in await admin.list_roles(ctx)}
+    for spec in _list_section(pack, "users"):
         if not isinstance(spec, dict) or not spec.get("username"):
             raise pack.fail(spec, "用户需要 username / a user needs a username")
         bad = [r for r in spec.get("roles") or [] if r not in role_names]
@@ -298,9 +335,12 @@ async def _load_users(pack: Pack, ctx: Context) -> dict[str, str]:
         if not spec.get("password"):
             passwords[spec["username"]] = password
         try:
+            unit = await admin.unit_by_code(ctx, spec["org_unit"]) if spec.get("org_unit") \
+                else None
             await create_user(ctx, str(spec["username"]),
                               str(spec.get("display_name", spec["username"])),
-                              str(password), list(spec.get("roles") or []))
+                              str(password), list(spec.get("roles") or []),
+                              unit["id"] if unit else None)
         except XindaiError as exc:
             raise pack.fail(spec, f"{exc.message('zh-CN')} / {exc.message('en')}") from None
     return passwords
@@ -315,7 +355,7 @@ async def export_pack(tenant_slug: str, out_dir: Path, include_records: bool = T
     from core.kernel import kernel
 
     tenant = await get_tenant(tenant_slug)
-    ctx = Context(tenant=tenant, locale=tenant.locale)
+    ctx = Context.system(tenant)
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     out_dir.chmod(0o700)  # an export holds personal data in clear: owner only
     doc: dict[str, Any] = {"format": FORMAT, "tenant": {
@@ -331,16 +371,26 @@ async def export_pack(tenant_slug: str, out_dir: Path, include_records: bool = T
                 fields[name] = specs
         if fields:
             doc["fields"] = fields
-        roles = await Role.select().where(Role.tenant_id == tenant.id).order_by(Role.name) \
-            .output(load_json=True).run()
+        units = await admin.list_org_units(ctx)
+        codes = {u["id"]: u["code"] for u in units}
+        if units:
+            doc["org_units"] = [{"code": u["code"], "name": u["name"],
+                                 **({"parent": codes[u["parent_id"]]} if u["parent_id"] else {})}
+                                for u in units]
+        roles = await admin.list_roles(ctx)
         if roles:
             doc["roles"] = [{"name": r["name"], "label": {"zh-CN": r["label_zh"],
-                             "en": r["label_en"]}, "permissions": r["permissions"]} for r in roles]
-        users = await User.select().where(User.tenant_id == tenant.id).order_by(User.username) \
-            .output(load_json=True).run()
+                             "en": r["label_en"]}, "scope": r["scope"],
+                             "permissions": r["permissions"]} for r in roles]
+        policies = await admin.list_field_policies(ctx)
+        if policies:
+            doc["field_policies"] = [dict(p) for p in policies]
+        users = await admin.list_users(ctx)
         if users:
             doc["users"] = [{"username": u["username"], "display_name": u["display_name"],
-                             "roles": u["roles"]} for u in users]
+                             "roles": u["roles"],
+                             **({"org_unit": codes[u["org_unit_id"]]} if u["org_unit_id"]
+                                else {})} for u in users]
         for section in kernel().pack_sections:
             if tenant.enabled(section.plugin):
                 value = await section.export(ctx)
@@ -351,7 +401,7 @@ async def export_pack(tenant_slug: str, out_dir: Path, include_records: bool = T
             for name, entity in kernel().registry.entities.items():
                 if not tenant.enabled(entity.plugin):
                     continue
-                rows = await _export_records(ctx, name)
+                rows = await _export_records(ctx, name, {u["id"]: u["username"] for u in users})
                 if rows:
                     file = f"{entity.api_path}.yaml"
                     _dump(out_dir / file, rows)
@@ -369,7 +419,8 @@ def _field_spec(f: Any) -> dict[str, Any]:
     return d
 
 
-async def _export_records(ctx: Context, entity_name: str) -> list[dict[str, Any]]:
+async def _export_records(ctx: Context, entity_name: str,
+                          usernames: dict[str, str]) -> list[dict[str, Any]]:
     out = []
     page = 1
     while True:
@@ -377,8 +428,11 @@ async def _export_records(ctx: Context, entity_name: str) -> list[dict[str, Any]
                                            sort="created_at")
         for item in batch.items:
             full = await records.get(ctx, entity_name, item["id"], reveal=True)
-            out.append({k: v for k, v in full.items()
-                        if k not in records.SYSTEM_KEYS and v is not None})
+            row = {k: v for k, v in full.items()
+                   if k not in records.SYSTEM_KEYS and v is not None}
+            owner = usernames.get(row.pop("owner_id", None) or "")
+            row.pop("org_unit_id", None)
+            out.append({**row, **({"owner": owner} if owner else {})})
         if page * batch.per_page >= batch.total:
             return out
         page += 1

@@ -1,11 +1,14 @@
 """The one write path (and its mirror, the read path) for every tenant record.
 
-    write: resolve entity (plugin enabled for tenant?) -> [access policy: identity issue]
+    write: resolve entity (plugin enabled for tenant?) -> permission (`<entity>.create` ...)
+           -> field write policy (a field the role may not write is refused, never dropped)
            -> validate against the registry (built-in + custom fields, unknown fields refused)
            -> encrypt secret fields, masked forms, blind indexes
-           -> insert/update inside the tenant transaction -> emit events -> commit
-    read:  tenant scope (RLS + app filter) -> soft-delete filter -> secret fields masked
-           unless revealed
+           -> insert/update inside the tenant transaction (object rule: own/branch/all)
+           -> emit events -> commit
+    read:  tenant scope (RLS + app filter) -> object rule -> soft-delete filter
+           -> field read policy (hidden: absent; masked; read) -> secret fields masked
+              unless revealed (a separate permission, recorded)
 
 Plugins call these functions; they never write tenant tables for registry entities by hand.
 """
@@ -20,10 +23,18 @@ from typing import Any
 from piccolo.columns.combination import WhereRaw
 from piccolo.table import Table
 
+from core.access import field_policy, object_clause, require
 from core.crypto import TenantKeys, tenant_keys
 from core.customfields import custom_fields
 from core.db import is_postgres
-from core.errors import Conflict, FieldError, NotFound, ValidationFailed, XindaiError
+from core.errors import (
+    Conflict,
+    FieldError,
+    FieldsForbidden,
+    NotFound,
+    ValidationFailed,
+    XindaiError,
+)
 from core.events import emit
 from core.fields import FieldDef, FieldProblem, FieldType, from_column, mask, to_column
 from core.registry import EntityType
@@ -32,6 +43,7 @@ from core.tenancy import Context, tenant_scope
 
 MAX_PER_PAGE = 200
 SYSTEM_KEYS = ("id", "version", "created_at", "updated_at")
+READONLY_KEYS = (*SYSTEM_KEYS, "owner_id", "org_unit_id")  # set by the system, not by input
 _SORTABLE_SYSTEM = ("created_at", "updated_at")
 _OPS = ("gte", "lte", "gt", "lt", "ne", "contains")
 
@@ -65,6 +77,28 @@ def field_error(entity: EntityType, key: str, code: str, **params: Any) -> Field
     return FieldError(key, code, {"field": key, **params}, labels)
 
 
+def check_writable(ctx: Context, entity: EntityType, data: Any) -> None:
+    """Refuse (403) a request that sets any field the user's role may not write."""
+    if not isinstance(data, dict):
+        return
+    errors = []
+    for key in data:
+        f = entity.field(key)
+        if f is None:
+            continue  # validate() reports unknown fields
+        policy = field_policy(ctx, entity, f)
+        if policy != "write":
+            errors.append(field_error(entity, key,
+                                      "field_hidden" if policy == "hidden" else
+                                      "field_not_writable"))
+    if errors:
+        raise FieldsForbidden(errors)
+
+
+def readable(ctx: Context, entity: EntityType, f: FieldDef) -> bool:
+    return field_policy(ctx, entity, f) != "hidden"
+
+
 def validate(entity: EntityType, data: Any, before: dict[str, Any] | None) -> dict[str, Any]:
     """Coerce `data` field by field; raise ValidationFailed listing every problem.
 
@@ -78,7 +112,7 @@ def validate(entity: EntityType, data: Any, before: dict[str, Any] | None) -> di
     for key, raw in data.items():
         f = entity.field(key)
         if f is None or f.readonly:
-            code = "readonly_field" if key in SYSTEM_KEYS or f else "unknown_field"
+            code = "readonly_field" if key in READONLY_KEYS or f else "unknown_field"
             errors.append(field_error(entity, key, code))
             continue
         try:
@@ -150,16 +184,26 @@ def _decode_row(entity: EntityType, row: dict[str, Any], keys: TenantKeys | None
     return out
 
 
-def present(entity: EntityType, row: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """The JSON form of a record: system fields, then each field (money as strings)."""
+def present(ctx: Context, entity: EntityType, row: dict[str, Any],
+            values: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of a record as ctx may see it: hidden fields absent, masked fields
+    masked, money as strings."""
     out: dict[str, Any] = {
         "id": str(row["id"]),
         "version": row["version"],
         "created_at": _iso(row["created_at"]),
         "updated_at": _iso(row["updated_at"]),
+        "owner_id": None if row.get("owner_id") is None else str(row["owner_id"]),
+        "org_unit_id": None if row.get("org_unit_id") is None else str(row["org_unit_id"]),
     }
     for f in entity.fields:
-        out[f.key] = f.to_json(values.get(f.key))
+        policy = field_policy(ctx, entity, f)
+        if policy == "hidden":
+            continue
+        value = f.to_json(values.get(f.key))
+        if policy == "masked" and value is not None and not f.is_secret:
+            value = mask(f, str(value))  # secret values are already their masked form
+        out[f.key] = value
     return out
 
 
@@ -223,26 +267,43 @@ def _col(table: type[Table], name: str) -> Any:
     return table._meta.get_column_by_name(name)
 
 
+def _scope(ctx: Context, t: type[Table]) -> list[Any]:
+    """Tenant, object rule and soft-delete conditions every read and write starts from."""
+    where = [t.tenant_id == ctx.tenant_id, t.deleted_at.is_null()]
+    rule = object_clause(ctx, t)
+    if rule is not None:
+        where.append(rule)
+    return where
+
+
 async def _fetch_row(ctx: Context, entity: EntityType, record_id: Any) -> dict[str, Any]:
+    """One record the user may see, else 404 (another branch's record does not exist)."""
     t = entity.table
     try:
         rid = record_id if isinstance(record_id, uuid.UUID) else uuid.UUID(str(record_id))
     except ValueError:
         raise NotFound() from None
-    rows = await t.select().where(
-        t.id == rid, t.tenant_id == ctx.tenant_id, t.deleted_at.is_null()
-    ).output(load_json=True).run()
+    rows = await t.select().where(t.id == rid, *_scope(ctx, t)).output(load_json=True).run()
     if not rows:
         raise NotFound()
     return rows[0]
 
 
-async def create(ctx: Context, entity_name: str, data: Any) -> dict[str, Any]:
-    """Validate and insert a record; emits `<entity>.created`. Nothing is written on error."""
+async def create(ctx: Context, entity_name: str, data: Any,
+                 owner: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate and insert a record; emits `<entity>.created`. Nothing is written on error.
+
+    The record belongs to its creator and the creator's unit, or to `owner` (a user row
+    with `id` and `org_unit_id`), which only a user with `<entity>.assign` may name.
+    """
+    if owner is not None:
+        require(ctx, f"{entity_name}.assign")
     from core.kernel import kernel
 
     async with tenant_scope(ctx):
         entity = await entity_for(ctx, entity_name)
+        require(ctx, f"{entity.name}.create")
+        check_writable(ctx, entity, data)
         values = validate(entity, data, None)
         await _check_references(ctx, entity, values)
         keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
@@ -251,12 +312,16 @@ async def create(ctx: Context, entity_name: str, data: Any) -> dict[str, Any]:
         now = datetime.now(UTC)
         row = {
             "id": row_id, "tenant_id": ctx.tenant_id, "version": 1, "created_at": now,
-            "updated_at": now, "created_by": ctx.user_id, "updated_by": ctx.user_id, **columns,
+            "updated_at": now, "created_by": ctx.user_id, "updated_by": ctx.user_id,
+            "owner_id": _uuid_or_none(owner["id"] if owner else ctx.user_id),
+            "org_unit_id": _uuid_or_none(owner["org_unit_id"] if owner
+                                         else ctx.access.org_unit_id),
+            **columns,
         }
         t = entity.table
         await t.insert(t(_ignore_missing=True, **row)).run()
         await _write_blind_indexes(ctx, entity, row_id, bidx)
-        record = present(entity, row, _decode_row(entity, row, None))
+        record = present(ctx, entity, row, _decode_row(entity, row, None))
         await emit(ctx, f"{entity.name}.created", {"entity": entity.name, "id": str(row_id)})
         return record
 
@@ -269,7 +334,9 @@ async def update(
 
     async with tenant_scope(ctx):
         entity = await entity_for(ctx, entity_name)
+        require(ctx, f"{entity.name}.update")
         current = await _fetch_row(ctx, entity, record_id)
+        check_writable(ctx, entity, data)
         keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
         if expected_version is not None and expected_version != current["version"]:
             raise Conflict("version_conflict")
@@ -278,7 +345,7 @@ async def update(
         await _check_references(ctx, entity, values)
         changed = {k: v for k, v in values.items() if before.get(k) != v}
         if not changed:
-            return present(entity, current, _decode_row(entity, current, None))
+            return present(ctx, entity, current, _decode_row(entity, current, None))
         columns, bidx = _storage(entity, current["id"], changed, keys, current)
         now = datetime.now(UTC)
         columns.update(version=current["version"] + 1, updated_at=now, updated_by=ctx.user_id)
@@ -294,13 +361,14 @@ async def update(
         await emit(ctx, f"{entity.name}.updated", {
             "entity": entity.name, "id": str(current["id"]), "fields": sorted(changed),
         })
-        return present(entity, row, _decode_row(entity, row, None))
+        return present(ctx, entity, row, _decode_row(entity, row, None))
 
 
 async def delete(ctx: Context, entity_name: str, record_id: Any) -> None:
     """Soft-delete: the row stays (for audit and retention) but no longer reads or lists."""
     async with tenant_scope(ctx):
         entity = await entity_for(ctx, entity_name)
+        require(ctx, f"{entity.name}.delete")
         current = await _fetch_row(ctx, entity, record_id)
         t = entity.table
         written = await t.update(
@@ -317,15 +385,41 @@ async def delete(ctx: Context, entity_name: str, record_id: Any) -> None:
         await emit(ctx, f"{entity.name}.deleted", {"entity": entity.name, "id": str(current["id"])})
 
 
-async def get(ctx: Context, entity_name: str, record_id: Any, reveal: bool = False) -> dict[str, Any]:
-    """One record; secret fields masked unless `reveal` (the caller checks permission)."""
+async def get(
+    ctx: Context, entity_name: str, record_id: Any, reveal: bool = False
+) -> dict[str, Any]:
+    """One record as ctx may see it. `reveal` decrypts every visible secret field and needs
+    `<entity>.reveal` (used by exports; people reveal one field at a time, recorded)."""
     from core.kernel import kernel
 
     async with tenant_scope(ctx, write=False):
         entity = await entity_for(ctx, entity_name)
+        require(ctx, f"{entity.name}.read")
+        if reveal:
+            require(ctx, f"{entity.name}.reveal")
         row = await _fetch_row(ctx, entity, record_id)
         keys = await tenant_keys(kernel().master_key, ctx.tenant_id) if reveal else None
-        return present(entity, row, _decode_row(entity, row, keys))
+        return present(ctx, entity, row, _decode_row(entity, row, keys))
+
+
+async def reveal_field(ctx: Context, entity_name: str, record_id: Any, field_key: str) -> Any:
+    """The clear value of one masked field, for a user with `<entity>.reveal`; recorded."""
+    from core.identity import record
+    from core.kernel import kernel
+
+    async with tenant_scope(ctx):
+        entity = await entity_for(ctx, entity_name)
+        require(ctx, f"{entity.name}.read")
+        require(ctx, f"{entity.name}.reveal")
+        f = entity.field(field_key)
+        if f is None or not readable(ctx, entity, f):
+            raise NotFound()
+        row = await _fetch_row(ctx, entity, record_id)
+        keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
+        value = f.to_json(_decode_row(entity, row, keys).get(f.key))
+        await record(ctx, "reveal", None, username=ctx.username, entity=entity.name,
+                     record=str(row["id"]), field=f.key)
+        return value
 
 
 async def find_ids(ctx: Context, entity_name: str, field_key: str, value: str) -> list[str]:
@@ -334,8 +428,9 @@ async def find_ids(ctx: Context, entity_name: str, field_key: str, value: str) -
 
     async with tenant_scope(ctx, write=False):
         entity = await entity_for(ctx, entity_name)
+        require(ctx, f"{entity.name}.read")
         f = entity.field(field_key)
-        if f is None or not (f.is_secret and f.searchable):
+        if f is None or not (f.is_secret and f.searchable) or not readable(ctx, entity, f):
             raise XindaiError("bad_filter", field=field_key)
         keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
         ids = await _bidx_ids(ctx, entity, f, keys, value)
@@ -387,14 +482,15 @@ async def list_records(
         raise XindaiError("bad_page")
     async with tenant_scope(ctx, write=False):
         entity = await entity_for(ctx, entity_name)
+        require(ctx, f"{entity.name}.read")
         t = entity.table
         pg = is_postgres(t._meta.db)
-        where: list[Any] = [t.tenant_id == ctx.tenant_id, t.deleted_at.is_null()]
+        where: list[Any] = _scope(ctx, t)
         keys: TenantKeys | None = None
         for raw_key, raw in (filters or {}).items():
             key, _, op = raw_key.partition("__")
             f = entity.field(key)
-            if f is None or (op and op not in _OPS):
+            if f is None or (op and op not in _OPS) or not readable(ctx, entity, f):
                 raise XindaiError("bad_filter", field=raw_key)
             if op == "contains":
                 if not (f.column and f.type in (FieldType.text, FieldType.long_text)):
@@ -426,8 +522,10 @@ async def list_records(
         desc = order.startswith("-")
         order_key = order.lstrip("-")
         of = entity.field(order_key)
-        if order_key not in _SORTABLE_SYSTEM and not (of and of.sortable and of.column
-                                                      and not of.is_secret):
+        if order_key not in _SORTABLE_SYSTEM and not (
+            of and of.sortable and of.column and not of.is_secret
+            and field_policy(ctx, entity, of) in ("read", "write")
+        ):
             raise XindaiError("bad_sort", field=order_key)
         total = await t.count().where(*where).run()
         rows = await (
@@ -435,8 +533,15 @@ async def list_records(
             .order_by(t.id).limit(per_page).offset((page - 1) * per_page)
             .output(load_json=True).run()
         )
-        items = [present(entity, r, _decode_row(entity, r, None)) for r in rows]
+        items = [present(ctx, entity, r, _decode_row(entity, r, None)) for r in rows]
         return Page(items, total, page, per_page)
+
+
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return None if value is None else uuid.UUID(str(value))
+    except ValueError:
+        return None
 
 
 def _contains(column: Any, text: str, pg: bool) -> Any:
@@ -454,7 +559,7 @@ async def _search_clause(ctx: Context, entity: EntityType, q: str) -> Any:
     clause = None
     ids: list[uuid.UUID] = []
     for f in entity.fields:
-        if not f.searchable:
+        if not f.searchable or not readable(ctx, entity, f):
             continue
         if f.is_secret:
             keys = await tenant_keys(kernel().master_key, ctx.tenant_id)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from piccolo.columns import (
     JSON,
     UUID,
+    BigInt,
     Boolean,
     Date,
     ForeignKey,
@@ -63,6 +64,8 @@ class RecordColumns(TenantOwned):
     deleted_at = Timestamptz(null=True, default=None)
     created_by = Varchar(length=64, null=True, default=None)
     updated_by = Varchar(length=64, null=True, default=None)
+    owner_id = UUID(null=True, default=None)  # the responsible user (object rule "own")
+    org_unit_id = UUID(null=True, default=None)  # the owning unit (object rule "branch")
 
 
 class TenantKey(TenantOwned, Table, tablename="tenant_key"):
@@ -104,13 +107,14 @@ class BlindIndex(TenantOwned, Table, tablename="blind_index"):
 
 
 class Role(TenantOwned, Table, tablename="role"):
-    """A named set of permissions; the access issue enforces them."""
+    """A named set of permissions and how far its object rule reaches (own/branch/all)."""
 
     id = UUID(primary_key=True, default=uuid.uuid4)
     name = Varchar(length=63)
     label_zh = Varchar(length=100)
     label_en = Varchar(length=100)
     permissions = JSON(default=[])
+    scope = Varchar(length=10, default="own")
     # unique ('tenant_id', 'name'): index role_unique_name (see migrations)
 
 
@@ -124,6 +128,16 @@ class User(TenantOwned, Table, tablename="app_user"):
     roles = JSON(default=[])
     active = Boolean(default=True)
     created_at = Timestamptz(default=utcnow)
+    org_unit_id = UUID(null=True, default=None)
+    email = Varchar(length=254, null=True, default=None)
+    totp_secret = Text(null=True, default=None)  # sealed with the tenant's data key
+    totp_enabled = Boolean(default=False)
+    totp_last_step = BigInt(default=0)  # codes are single-use: only later steps pass
+    recovery_codes = JSON(default=[])  # SHA-256 digests of unused recovery codes
+    password_changed_at = Timestamptz(default=utcnow)
+    failed_logins = Integer(default=0)
+    locked_until = Timestamptz(null=True, default=None)
+    oidc_subject = Varchar(length=255, null=True, default=None)
     # unique ('tenant_id', 'username'): index app_user_unique_username (see migrations)
 
 
@@ -137,8 +151,63 @@ class ApiToken(TenantOwned, Table, tablename="api_token"):
     expires_at = Timestamptz()
     revoked_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=utcnow)
+    scopes = JSON(null=True, default=None)  # None: the user's permissions; else a subset
+    last_used_at = Timestamptz(null=True, default=None)
+
+
+class OrgUnit(TenantOwned, Table, tablename="org_unit"):
+    """Head office, branches, teams: a tree; `path` lists the ids from the root."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    parent_id = UUID(null=True, default=None)
+    code = Varchar(length=40)
+    name = Varchar(length=100)
+    path = Varchar(length=1000)  # "/<root id>/<child id>/.../<own id>/"
+    created_at = Timestamptz(default=utcnow)
+    # unique ('tenant_id', 'code'): index org_unit_unique_code (see migrations)
+
+
+class FieldPolicy(TenantOwned, Table, tablename="field_policy"):
+    """A role's access to one field: hidden, masked, read or write."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    role = Varchar(length=63)
+    entity = Varchar(length=63)
+    field = Varchar(length=63)
+    policy = Varchar(length=10)
+    # unique ('tenant_id', 'role', 'entity', 'field'): index field_policy_unique (migrations)
+
+
+class WebSession(TenantOwned, Table, tablename="web_session"):
+    """A signed-in browser: the cookie holds a random token, the table its SHA-256."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    user_id = UUID()
+    digest = Varchar(length=64, unique=True)
+    csrf = Varchar(length=64)
+    mfa_passed = Boolean(default=False)
+    created_at = Timestamptz(default=utcnow)
+    last_seen_at = Timestamptz(default=utcnow)
+    expires_at = Timestamptz()
+    revoked_at = Timestamptz(null=True, default=None)
+    ip = Varchar(length=64, null=True, default=None)
+    user_agent = Varchar(length=300, null=True, default=None)
+
+
+class AuthEvent(TenantOwned, Table, tablename="auth_event"):
+    """Sign-ins, failures, lockouts, reveals of masked values: who, when, from where."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    user_id = UUID(null=True, default=None)
+    username = Varchar(length=63)
+    kind = Varchar(length=30)
+    ip = Varchar(length=64, null=True, default=None)
+    user_agent = Varchar(length=300, null=True, default=None)
+    detail = JSON(default={})
+    created_at = Timestamptz(default=utcnow)
 
 
 KERNEL_TABLES: list[type[Table]] = [
-    Tenant, TenantKey, CustomField, BlindIndex, Role, User, ApiToken,
+    Tenant, TenantKey, CustomField, BlindIndex, Role, User, ApiToken, OrgUnit, FieldPolicy,
+    WebSession, AuthEvent,
 ]

@@ -20,6 +20,7 @@ from typing import Any
 
 from piccolo.engine.sqlite import TransactionType
 
+from core.access import NONE, SYSTEM, Access
 from core.db import TENANT_SETTING, fetch, is_postgres
 from core.errors import Conflict, NotFound, XindaiError
 from core.tables import Tenant
@@ -77,10 +78,19 @@ class Context:
     roles: tuple[str, ...] = ()
     locale: str = "zh-CN"
     request_id: str | None = None
+    access: Access = NONE  # fail closed: a context without access may do nothing
+    ip: str | None = None
+    user_agent: str | None = None
 
     @property
     def tenant_id(self) -> uuid.UUID:
         return self.tenant.id
+
+    @classmethod
+    def system(cls, tenant: TenantInfo, locale: str | None = None) -> Context:
+        """The kernel acting for a tenant (packs, jobs, CLI): every permission, all records."""
+        return cls(tenant=tenant, username="system", roles=("system",),
+                   locale=locale or tenant.locale, access=SYSTEM)
 
 
 _scoped: contextvars.ContextVar[uuid.UUID | None] = contextvars.ContextVar(
@@ -187,7 +197,7 @@ async def set_plugin_enabled(slug: str, plugin: str, enabled: bool) -> TenantInf
     tenant = await get_tenant(slug)
     plugins = [p for p in tenant.plugins if p != plugin] + ([plugin] if enabled else [])
     changed = TenantInfo(**{**tenant.__dict__, "plugins": tuple(plugins)})
-    ctx = Context(tenant=changed, locale=tenant.locale)
+    ctx = Context.system(changed)
     async with tenant_scope(ctx):  # one transaction: a failing onboarding enables nothing
         await Tenant.update({Tenant.plugins: plugins}).where(Tenant.id == tenant.id).run()
         if enabled:

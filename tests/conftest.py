@@ -142,6 +142,14 @@ def sqlite(sqlite_kernel: Any) -> Any:
 NewTenant = Callable[..., Awaitable[Any]]
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> None:
+    """Every test signs in from 127.0.0.1: start each with empty rate-limit windows."""
+    from core.ratelimit import reset_memory
+
+    reset_memory()
+
+
 @pytest.fixture
 def new_tenant(kernel: Any) -> NewTenant:
     """Create a tenant from the small test pack; returns the admin's Context."""
@@ -166,8 +174,7 @@ def _tenant_factory() -> NewTenant:
         if not records:
             pack.record_files.clear()
         info, _ = await apply_pack(pack, slug=f"t-{uuid.uuid4().hex[:10]}")
-        return Context(tenant=info, user_id="test", username="admin",
-                       roles=("tenant_admin",), locale="zh-CN")
+        return Context.system(info)
 
     return make
 

@@ -15,12 +15,24 @@ from litestar import Request, Router, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
-from core import records
+from core import identity, records
+from core.access import field_policy
 from core.customfields import add_custom_field, remove_custom_field
 from core.errors import XindaiError
 from core.identity import login
+from core.ratelimit import hit
 from core.registry import EntityType
-from core.web.context import CurrentContext, provide_ctx, request_locale
+from core.web.context import (
+    CurrentContext,
+    access_guard,
+    client_ip,
+    provide_ctx,
+    request_locale,
+    user_agent,
+)
+
+LOGIN_LIMIT_PER_MINUTE = 20
+TOKEN_LIMIT_PER_MINUTE = 10
 
 RESERVED_QUERY = {"page", "per_page", "sort", "q", "lang", "reveal"}
 
@@ -46,24 +58,57 @@ class PageResponse(msgspec.Struct):
     per_page: int
 
 
-@post("/auth/login", summary="Sign in and get a bearer token", tags=["auth"], status_code=200)
-async def login_handler(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> LoginResponse:
-    token, ctx = await login(data.tenant, data.username, data.password, request_locale(request))
+@post("/auth/login", summary="Sign in and get a bearer token", tags=["auth"], status_code=200,
+      opt={"public": True})
+async def login_handler(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]
+                        ) -> LoginResponse:
+    ip = client_ip(request)
+    hit("login", ip or "-", LOGIN_LIMIT_PER_MINUTE)
+    token, ctx = await login(data.tenant, data.username, data.password, request_locale(request),
+                             ip, user_agent(request))
     return LoginResponse(token=token, token_type="Bearer", tenant=ctx.tenant.slug,
                          username=ctx.username or "", roles=list(ctx.roles))
 
 
-@get("/me", summary="The signed-in user and tenant", tags=["auth"])
+@get("/me", summary="The signed-in user and tenant", tags=["auth"], opt={"authenticated": True})
 async def me(ctx: CurrentContext) -> dict[str, Any]:
     return {"username": ctx.username, "roles": list(ctx.roles), "locale": ctx.locale,
+            "permissions": sorted(ctx.access.permissions), "scope": ctx.access.scope,
             "tenant": {"slug": ctx.tenant.slug, "name": ctx.tenant.name,
                        "business_date": ctx.tenant.business_date.isoformat(),
                        "plugins": list(ctx.tenant.plugins)}}
 
 
-@get("/health", summary="Liveness", tags=["system"])
+@get("/health", summary="Liveness", tags=["system"], opt={"public": True})
 async def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+class TokenRequest(msgspec.Struct):
+    name: str
+    scopes: list[str]
+    days: int = 90
+
+
+@post("/tokens", summary="Create an integration token (shown once)", tags=["auth"],
+      opt={"permission": "tokens.manage"})
+async def create_token(request: Request[Any, Any, Any], ctx: CurrentContext,
+                       data: JSONBody[TokenRequest]) -> dict[str, Any]:
+    hit("token", client_ip(request) or "-", TOKEN_LIMIT_PER_MINUTE)
+    token, info = await identity.create_integration_token(ctx, data.name, data.scopes, data.days)
+    return {**info, "token": token}
+
+
+@get("/tokens", summary="My integration tokens (without their secrets)", tags=["auth"],
+     opt={"permission": "tokens.manage"})
+async def list_tokens(ctx: CurrentContext) -> list[dict[str, Any]]:
+    return await identity.list_tokens(ctx)
+
+
+@delete("/tokens/{token_id:uuid}", summary="Revoke an integration token", tags=["auth"],
+        opt={"permission": "tokens.manage"})
+async def revoke_token(ctx: CurrentContext, token_id: FromPath[UUID]) -> None:
+    await identity.revoke_token(ctx, token_id)
 
 
 def _version(if_match: str | None) -> int | None:
@@ -85,7 +130,10 @@ def entity_router(entity: EntityType) -> Router:
     """CRUD routes for one entity; the handlers are closures over its name."""
     name, tag = entity.name, entity.label_en
 
-    @get("/", summary=f"List {tag}", tags=[tag], operation_id=f"list_{name}")
+    def need(action: str) -> dict[str, str]:
+        return {"permission": f"{name}.{action}"}
+
+    @get("/", summary=f"List {tag}", tags=[tag], operation_id=f"list_{name}", opt=need("read"))
     async def list_records(
         request: Request[Any, Any, Any], ctx: CurrentContext,
         page: Annotated[int, QueryParameter(ge=1)] = 1,
@@ -96,16 +144,18 @@ def entity_router(entity: EntityType) -> Router:
         result = await records.list_records(ctx, name, filters, sort, page, per_page, q)
         return PageResponse(**result.as_dict())
 
-    @post("/", summary=f"Create a {tag}", tags=[tag], operation_id=f"create_{name}")
+    @post("/", summary=f"Create a {tag}", tags=[tag], operation_id=f"create_{name}",
+          opt=need("create"))
     async def create(ctx: CurrentContext, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         return await records.create(ctx, name, data)
 
-    @get("/{record_id:uuid}", summary=f"Get a {tag}", tags=[tag], operation_id=f"get_{name}")
+    @get("/{record_id:uuid}", summary=f"Get a {tag}", tags=[tag], operation_id=f"get_{name}",
+         opt=need("read"))
     async def read(ctx: CurrentContext, record_id: FromPath[UUID]) -> dict[str, Any]:
         return await records.get(ctx, name, record_id)
 
     @patch("/{record_id:uuid}", summary=f"Change a {tag}", tags=[tag],
-           operation_id=f"update_{name}")
+           operation_id=f"update_{name}", opt=need("update"))
     async def change(ctx: CurrentContext, record_id: FromPath[UUID], data: JSONBody[dict[str, Any]],
                      if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None
                      ) -> dict[str, Any]:
@@ -113,34 +163,44 @@ def entity_router(entity: EntityType) -> Router:
         return await records.update(ctx, name, record_id, data, _version(if_match))
 
     @delete("/{record_id:uuid}", summary=f"Delete a {tag}", tags=[tag],
-            operation_id=f"delete_{name}")
+            operation_id=f"delete_{name}", opt=need("delete"))
     async def remove(ctx: CurrentContext, record_id: FromPath[UUID]) -> None:
         await records.delete(ctx, name, record_id)
 
-    @get("/fields", summary=f"Fields of {tag}", tags=[tag], operation_id=f"fields_{name}")
+    @post("/{record_id:uuid}/reveal/{field_key:str}", summary=f"Reveal a masked field of a {tag}",
+          tags=[tag], operation_id=f"reveal_{name}", opt=need("reveal"), status_code=200)
+    async def reveal(ctx: CurrentContext, record_id: FromPath[UUID],
+                     field_key: FromPath[str]) -> dict[str, Any]:
+        """The clear value of one field; every reveal is recorded."""
+        return {"field": field_key,
+                "value": await records.reveal_field(ctx, name, record_id, field_key)}
+
+    @get("/fields", summary=f"Fields of {tag}", tags=[tag], operation_id=f"fields_{name}",
+         opt=need("read"))
     async def fields(ctx: CurrentContext) -> list[dict[str, Any]]:
         current = await records.entity_for(ctx, name)
-        return [_field_json(f, ctx.locale) for f in current.fields]
+        return [{**_field_json(f, ctx.locale), "policy": field_policy(ctx, current, f)}
+                for f in current.fields if field_policy(ctx, current, f) != "hidden"]
 
     @post("/fields", summary=f"Add a custom field to {tag}", tags=[tag],
-          operation_id=f"add_field_{name}")
+          operation_id=f"add_field_{name}", opt={"permission": "admin.fields"})
     async def add_field(ctx: CurrentContext, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         f = await add_custom_field(ctx, name, data)
         return _field_json(f, ctx.locale)
 
     @delete("/fields/{key:str}", summary=f"Remove a custom field of {tag}", tags=[tag],
-            operation_id=f"remove_field_{name}")
+            operation_id=f"remove_field_{name}", opt={"permission": "admin.fields"})
     async def drop_field(ctx: CurrentContext, key: FromPath[str]) -> None:
         await remove_custom_field(ctx, name, key)
 
     return Router(path=f"/{entity.api_path}", route_handlers=[
-        list_records, create, read, change, remove, fields, add_field, drop_field,
+        list_records, create, read, change, remove, reveal, fields, add_field, drop_field,
     ])
 
 
 def api_router(entities: list[EntityType], plugin_routes: list[Any]) -> Router:
-    handlers: list[Any] = [login_handler, me, health]
+    handlers: list[Any] = [login_handler, me, health, create_token, list_tokens, revoke_token]
     handlers.extend(entity_router(e) for e in entities)
     handlers.extend(plugin_routes)
     return Router(path="/api/v1", route_handlers=handlers,
-                  dependencies={"ctx": Provide(provide_ctx)})
+                  dependencies={"ctx": Provide(provide_ctx)}, guards=[access_guard])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -15,6 +16,7 @@ from core.identity import authenticate
 from core.tenancy import Context
 
 _STATE_KEY = "xindai_ctx"
+BAD_TOKEN_LIMIT_PER_MINUTE = 30
 
 
 def request_locale(connection: ASGIConnection[Any, Any, Any, Any],
@@ -36,15 +38,54 @@ async def current_context(connection: ASGIConnection[Any, Any, Any, Any]) -> Con
         return cached
     header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated()
-    ctx = await authenticate(token.strip(), request_locale(connection))
+    if scheme.lower() == "bearer" and token:
+        from core.ratelimit import hit
+
+        try:
+            ctx = await authenticate(token.strip(), request_locale(connection),
+                                     client_ip(connection), user_agent(connection))
+        except Unauthenticated:
+            structlog.get_logger("xindai.auth").warning("bad_token", ip=client_ip(connection))
+            hit("bad_token", client_ip(connection) or "-", BAD_TOKEN_LIMIT_PER_MINUTE)
+            raise
+    else:
+        from core.web.sessions import context_from_session
+
+        ctx = await context_from_session(connection)
     if not (connection.query_params.get("lang") or connection.headers.get("accept-language")):
         from dataclasses import replace
 
         ctx = replace(ctx, locale=ctx.tenant.locale)
     connection.scope.setdefault("state", {})[_STATE_KEY] = ctx
     return ctx
+
+
+def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    return connection.client.host if connection.client else None
+
+
+def user_agent(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    return (connection.headers.get("user-agent") or "")[:300] or None
+
+
+async def access_guard(connection: ASGIConnection[Any, Any, Any, Any],
+                       handler: BaseRouteHandler) -> None:
+    """The one route guard: a handler is `public`, needs only a signed-in user
+    (`authenticated`), or names its `permission`. A handler that declares none of these is
+    refused, so an endpoint cannot forget its check."""
+    opt = handler.opt
+    if opt.get("public"):
+        return
+    ctx = await current_context(connection)
+    permission = opt.get("permission")
+    if permission:
+        from core.access import require
+
+        require(ctx, permission)
+    elif not opt.get("authenticated"):
+        from core.errors import Forbidden
+
+        raise Forbidden("forbidden_action", permission="?")
 
 
 async def provide_ctx(request: Request[Any, Any, Any]) -> Context:

@@ -32,6 +32,7 @@ def register_permissions(register):  # type: ignore[no-untyped-def]
         ("update", "修改客户", "Edit customers"),
         ("delete", "删除客户", "Delete customers"),
         ("reveal", "查看客户敏感信息明文", "Reveal customers' masked data"),
+        ("assign", "分配客户", "Assign customers to officers"),
     ):
         register(Permission(f"customer.{action}", zh, en))
 

@@ -46,7 +46,7 @@ async def measure(settings_env: dict[str, str], n: int) -> dict[str, float]:
         pack = load_pack(ROOT / "tests" / "fixtures" / "packs" / "small")
         pack.record_files.clear()
         info, _ = await apply_pack(pack, slug=f"b-{uuid.uuid4().hex[:8]}")
-        ctx = Context(tenant=info)
+        ctx = Context.system(info)
         latencies = []
         start = time.perf_counter()
         for i in range(n):

@@ -49,7 +49,7 @@ def test_every_subcommand_has_help() -> None:
 def test_migrate_create_list_export_plugins(tmp_path: Path) -> None:
     first = run(["migrate"], tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "applied 5 migrations" in first.stdout and "crm:" in first.stdout
+    assert "applied 8 migrations" in first.stdout and "crm:" in first.stdout
     again = run(["migrate"], tmp_path)
     assert again.returncode == 0 and "applied 0 migrations" in again.stdout
     created = run(["tenant", "create", "--pack", str(SMALL_PACK)], tmp_path)

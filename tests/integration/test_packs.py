@@ -20,7 +20,7 @@ async def test_demo_pack_loads_synthetic_shanxi_customers(kernel: Any) -> None:
     from core.tenancy import Context, tenant_scope
 
     info, passwords = await apply_pack(load_pack(ROOT / "tenants" / "demo"), slug="demo-copy")
-    ctx = Context(tenant=info)
+    ctx = Context.system(info)
     page = await records.list_records(ctx, "customer", per_page=200)
     assert page.total == 120
     kinds = {r["kind"] for r in page.items}
@@ -28,12 +28,12 @@ async def test_demo_pack_loads_synthetic_shanxi_customers(kernel: Any) -> None:
     assert all(r["region"].startswith("14") for r in page.items)  # Shanxi
     assert all("*" in r["mobile"] for r in page.items)
     assert sum(1 for r in page.items if r.get("wechat_id")) > 10
-    assert set(passwords) == {"admin", "officer", "reviewer", "manager", "finance",
+    assert set(passwords) == {"admin", "officer", "officer2", "reviewer", "manager", "finance",
                               "collector", "gm", "compliance"}
     assert all(len(p) >= 12 for p in passwords.values())
     async with tenant_scope(ctx):
         assert await Role.count().where(Role.tenant_id == info.id).run() == 8
-        assert await User.count().where(User.tenant_id == info.id).run() == 8
+        assert await User.count().where(User.tenant_id == info.id).run() == 9
 
 
 async def test_export_round_trips_to_the_same_pack(kernel: Any, tmp_path: Path) -> None:

@@ -405,7 +405,10 @@ class TestReference:
 def test_mask_uses_domain_forms():
     assert mask(fd("resident_id"), VALID_ID) == "110***********002X"
     assert mask(fd("phone"), "13800138000") == "138****8000"
-    assert mask(fd("text"), "6222021234567890") == "************7890"
+    card = FieldDef("card", FieldType.text, "卡号", "Card", sensitivity=Sensitivity.secret)
+    assert mask(card, "6222021234567890") == "************7890"  # secret: last four
+    assert mask(fd("text"), "张三丰") == "张**"  # a masked name (field policy "masked")
+    assert mask(fd("money"), "120000.00") == "***"
 
 
 class TestJson:

@@ -1,0 +1,170 @@
+"""Tenant administration: organisation units, roles, field policies, users.
+
+Each function checks its admin permission, so the web pages, the API and packs (which act
+as the system) share one set of rules.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from core.access import POLICIES, SCOPES, require
+from core.errors import Conflict, NotFound, XindaiError
+from core.tables import FieldPolicy, OrgUnit, Role, User
+from core.tenancy import Context, tenant_scope
+
+CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+async def list_org_units(ctx: Context) -> list[dict[str, Any]]:
+    """All units of the tenant in tree order (by materialised path)."""
+    async with tenant_scope(ctx, write=False):
+        rows = await OrgUnit.select().where(OrgUnit.tenant_id == ctx.tenant_id) \
+            .order_by(OrgUnit.path).run()
+    return [{**r, "id": str(r["id"]), "depth": r["path"].count("/") - 2,
+             "parent_id": None if r["parent_id"] is None else str(r["parent_id"])} for r in rows]
+
+
+async def unit_by_code(ctx: Context, code: str) -> dict[str, Any]:
+    async with tenant_scope(ctx, write=False):
+        rows = await OrgUnit.select().where(OrgUnit.tenant_id == ctx.tenant_id,
+                                            OrgUnit.code == code).run()
+    if not rows:
+        raise NotFound("unknown_org_unit", unit=code)
+    return rows[0]
+
+
+async def create_org_unit(ctx: Context, code: str, name: str,
+                          parent_code: str | None = None) -> dict[str, Any]:
+    """A unit under `parent_code` (or a root); its path is the parent's path plus its id."""
+    require(ctx, "admin.org_units")
+    if not CODE_RE.fullmatch(code or ""):
+        raise XindaiError("bad_code")
+    if not 1 <= len(name or "") <= 100:
+        raise XindaiError("bad_display_name")
+    async with tenant_scope(ctx):
+        if await OrgUnit.exists().where(OrgUnit.tenant_id == ctx.tenant_id,
+                                        OrgUnit.code == code).run():
+            raise Conflict("org_unit_exists", unit=code)
+        parent = await unit_by_code(ctx, parent_code) if parent_code else None
+        unit_id = uuid.uuid4()
+        path = f"{parent['path'] if parent else '/'}{unit_id}/"
+        await OrgUnit.insert(OrgUnit(id=unit_id, tenant_id=ctx.tenant_id, code=code, name=name,
+                                     parent_id=parent["id"] if parent else None,
+                                     path=path)).run()
+    return await unit_by_code(ctx, code)
+
+
+async def list_roles(ctx: Context) -> list[dict[str, Any]]:
+    async with tenant_scope(ctx, write=False):
+        return await Role.select().where(Role.tenant_id == ctx.tenant_id) \
+            .order_by(Role.name).output(load_json=True).run()
+
+
+def _check_permissions(perms: list[str]) -> None:
+    from core.kernel import kernel
+
+    known = {p.code for p in kernel().permissions} | {"*"}
+    unknown = [p for p in perms if p not in known]
+    if unknown:
+        raise XindaiError("unknown_permissions", permissions=", ".join(unknown))
+
+
+async def save_role(ctx: Context, name: str, label_zh: str, label_en: str,
+                    permissions: list[str], scope: str = "own") -> None:
+    """Create or replace a role (its permissions and its object-rule scope)."""
+    require(ctx, "admin.roles")
+    if not CODE_RE.fullmatch(name or ""):
+        raise XindaiError("bad_code")
+    if scope not in SCOPES:
+        raise XindaiError("bad_scope", scope=scope)
+    _check_permissions(permissions)
+    async with tenant_scope(ctx):
+        exists = await Role.exists().where(Role.tenant_id == ctx.tenant_id,
+                                           Role.name == name).run()
+        values = {"label_zh": label_zh or name, "label_en": label_en or name,
+                  "permissions": sorted(set(permissions)), "scope": scope}
+        if exists:
+            await Role.update({getattr(Role, k): v for k, v in values.items()}).where(
+                Role.tenant_id == ctx.tenant_id, Role.name == name).run()
+        else:
+            await Role.insert(Role(tenant_id=ctx.tenant_id, name=name, **values)).run()
+
+
+async def list_field_policies(ctx: Context) -> list[dict[str, Any]]:
+    async with tenant_scope(ctx, write=False):
+        return await FieldPolicy.select(FieldPolicy.role, FieldPolicy.entity, FieldPolicy.field,
+                                        FieldPolicy.policy) \
+            .where(FieldPolicy.tenant_id == ctx.tenant_id) \
+            .order_by(FieldPolicy.role).order_by(FieldPolicy.entity) \
+            .order_by(FieldPolicy.field).run()
+
+
+async def set_field_policy(ctx: Context, role: str, entity: str, field: str,
+                           policy: str | None) -> None:
+    """Set a role's policy for one field (None: back to the default from permissions)."""
+    from core.records import entity_for
+
+    require(ctx, "admin.roles")
+    if policy is not None and policy not in POLICIES:
+        raise XindaiError("bad_policy", policy=policy)
+    current = await entity_for(ctx, entity)
+    if current.field(field) is None:
+        raise NotFound("unknown_field_of", field=field, entity=entity)
+    async with tenant_scope(ctx):
+        if not await Role.exists().where(Role.tenant_id == ctx.tenant_id,
+                                         Role.name == role).run():
+            raise NotFound("unknown_role", role=role)
+        await FieldPolicy.delete().where(
+            FieldPolicy.tenant_id == ctx.tenant_id, FieldPolicy.role == role,
+            FieldPolicy.entity == entity, FieldPolicy.field == field).run()
+        if policy is not None:
+            await FieldPolicy.insert(FieldPolicy(tenant_id=ctx.tenant_id, role=role,
+                                                 entity=entity, field=field,
+                                                 policy=policy)).run()
+
+
+async def list_users(ctx: Context) -> list[dict[str, Any]]:
+    require(ctx, "admin.users")
+    async with tenant_scope(ctx, write=False):
+        rows = await User.select(User.id, User.username, User.display_name, User.roles,
+                                 User.active, User.org_unit_id, User.email, User.totp_enabled,
+                                 User.locked_until, User.created_at) \
+            .where(User.tenant_id == ctx.tenant_id).order_by(User.username) \
+            .output(load_json=True).run()
+    return [{**r, "id": str(r["id"]),
+             "org_unit_id": None if r["org_unit_id"] is None else str(r["org_unit_id"])}
+            for r in rows]
+
+
+async def update_user(ctx: Context, user_id: Any, roles: list[str] | None = None,
+                      org_unit_code: str | None = None, display_name: str | None = None,
+                      active: bool | None = None) -> None:
+    """Change a user's roles, unit, name or status; disabling ends their sessions."""
+    from core.identity import set_user_active
+
+    require(ctx, "admin.users")
+    values: dict[Any, Any] = {}
+    if roles is not None:
+        known = {r["name"] for r in await list_roles(ctx)}
+        bad = [r for r in roles if r not in known]
+        if bad:
+            raise NotFound("unknown_role", role=", ".join(bad))
+        values[User.roles] = roles
+    if org_unit_code is not None:
+        values[User.org_unit_id] = (await unit_by_code(ctx, org_unit_code))["id"] \
+            if org_unit_code else None
+    if display_name is not None:
+        if not 1 <= len(display_name) <= 100:
+            raise XindaiError("bad_display_name")
+        values[User.display_name] = display_name
+    if values:
+        async with tenant_scope(ctx):
+            done = await User.update(values).where(User.tenant_id == ctx.tenant_id,
+                                                   User.id == user_id).returning(User.id).run()
+        if not done:
+            raise NotFound()
+    if active is not None:
+        await set_user_active(ctx, user_id, active)
