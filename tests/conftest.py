@@ -193,6 +193,34 @@ async def client(kernel: Any) -> AsyncIterator[Any]:
         yield c
 
 
+_demo_copies: dict[int, tuple[Any, dict[str, str]]] = {}
+
+
+@pytest.fixture
+async def demo(kernel: Any) -> tuple[Any, dict[str, str]]:
+    """One copy of the demo tenant per database (created once, shared by tests that only
+    read it or add their own records): (tenant, {username: password})."""
+    from core.packs import apply_pack, load_pack
+
+    key = id(kernel)
+    if key not in _demo_copies:
+        _demo_copies[key] = await apply_pack(load_pack(ROOT / "tenants" / "demo"),
+                                             slug=f"demo-{uuid.uuid4().hex[:8]}")
+    return _demo_copies[key]
+
+
+async def as_user(tenant: Any, username: str) -> Any:
+    """The Context a signed-in `username` of `tenant` acts in."""
+    from core.identity import user_context
+    from core.tables import User
+    from core.tenancy import Context, tenant_scope
+
+    async with tenant_scope(Context.system(tenant), write=False):
+        rows = await User.select().where(User.tenant_id == tenant.id,
+                                         User.username == username).output(load_json=True).run()
+    return await user_context(tenant, rows[0], "zh-CN")
+
+
 async def login(client: Any, tenant: str, username: str = "admin",
                 password: str = "test-password-1") -> dict[str, str]:
     r = await client.post("/api/v1/auth/login",
