@@ -52,6 +52,7 @@ KERNEL_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
     ("admin.fields", "管理自定义字段", "Manage custom fields"),
     ("auth.events", "查看登录与访问记录", "View sign-in and access events"),
     ("tokens.manage", "管理自己的集成令牌", "Manage own integration tokens"),
+    ("platform.tenants", "平台运营：管理所有租户", "Platform operator: manage all tenants"),
 )
 NONE = Access()
 
@@ -78,9 +79,20 @@ def combine(roles: list[dict[str, Any]], policies: list[dict[str, Any]],
     return Access(frozenset(perms), scope, org_unit_id, org_path, by_field)
 
 
+def allows(ctx: Context, permission: str) -> bool:
+    """May ctx do `permission`? `platform.*` permissions count only in the platform tenant,
+    so a lender's administrator (`*`) never manages other lenders."""
+    if permission.startswith("platform."):
+        from core.kernel import kernel
+
+        if ctx.tenant.slug != kernel().settings.platform_tenant:
+            return False
+    return ctx.access.can(permission)
+
+
 def require(ctx: Context, permission: str) -> None:
     """Raise 403 unless ctx may `permission`."""
-    if not ctx.access.can(permission):
+    if not allows(ctx, permission):
         raise Forbidden("forbidden_action", permission=permission)
 
 

@@ -205,6 +205,22 @@ def tenant_disable(slug: str, plugin: str) -> None:
     _set_plugin(slug, plugin, False)
 
 
+@cli.group("platform")
+def platform_group() -> None:
+    """The platform operator of a SaaS installation."""
+
+
+@platform_group.command("init")
+def platform_init() -> None:
+    """Create the platform tenant and its first operator; prints the operator's password."""
+    k = get_kernel()
+    from core.platform import init_platform
+
+    tenant, password = run(k, lambda: init_platform(k.settings.platform_tenant))
+    click.echo(f"平台租户 / platform tenant: {tenant.slug}")
+    click.echo(f"  operator: {password}")
+
+
 @cli.command()
 @click.option("--host", default=None, help="Bind address (default: XINDAI_HOST).")
 @click.option("--port", default=None, type=int, help="Port (default: XINDAI_PORT).")

@@ -197,6 +197,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "unknown_field_of": {
         "zh-CN": "{entity} 没有字段“{field}”", "en": "{entity} has no field '{field}'",
     },
+    "unknown_pack": {"zh-CN": "模板包“{pack}”不存在", "en": "pack '{pack}' does not exist"},
+    "bad_status": {
+        "zh-CN": "状态“{status}”无效（active、suspended）",
+        "en": "status '{status}' is invalid (active, suspended)",
+    },
     "user_exists": {"zh-CN": "用户“{username}”已存在", "en": "user '{username}' already exists"},
     "bad_if_match": {
         "zh-CN": "If-Match 应为记录的版本号",

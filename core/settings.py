@@ -47,6 +47,7 @@ class Settings:
     master_key: str = field(default="", repr=False)  # base64; overrides key_file
     db_pool_size: int = 10
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    platform_tenant: str = "platform"  # its users with platform.tenants manage all tenants
 
     @property
     def is_sqlite(self) -> bool:

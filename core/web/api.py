@@ -15,7 +15,7 @@ from litestar import Request, Router, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
-from core import identity, records
+from core import identity, platform, records
 from core.access import field_policy
 from core.customfields import add_custom_field, remove_custom_field
 from core.errors import XindaiError
@@ -111,6 +111,36 @@ async def revoke_token(ctx: CurrentContext, token_id: FromPath[UUID]) -> None:
     await identity.revoke_token(ctx, token_id)
 
 
+class SignupRequest(msgspec.Struct):
+    pack: str
+    slug: str
+
+
+class StatusRequest(msgspec.Struct):
+    status: str
+
+
+@get("/platform/tenants", summary="All tenants (platform operators)", tags=["platform"],
+     opt={"permission": "platform.tenants"})
+async def platform_tenants(ctx: CurrentContext) -> list[dict[str, Any]]:
+    return await platform.tenants(ctx)
+
+
+@post("/platform/tenants", summary="Create a tenant from a pack (platform operators)",
+      tags=["platform"], opt={"permission": "platform.tenants"})
+async def platform_create(ctx: CurrentContext, data: JSONBody[SignupRequest]
+                          ) -> dict[str, Any]:
+    tenant, passwords = await platform.create_from_pack(ctx, data.pack, data.slug)
+    return {**platform.describe(tenant), "initial_passwords": passwords}
+
+
+@patch("/platform/tenants/{slug:str}", summary="Suspend or reactivate a tenant",
+       tags=["platform"], opt={"permission": "platform.tenants"})
+async def platform_status(ctx: CurrentContext, slug: FromPath[str],
+                          data: JSONBody[StatusRequest]) -> dict[str, Any]:
+    return await platform.set_status(ctx, slug, data.status)
+
+
 def _version(if_match: str | None) -> int | None:
     if if_match is None:
         return None
@@ -199,7 +229,8 @@ def entity_router(entity: EntityType) -> Router:
 
 
 def api_router(entities: list[EntityType], plugin_routes: list[Any]) -> Router:
-    handlers: list[Any] = [login_handler, me, health, create_token, list_tokens, revoke_token]
+    handlers: list[Any] = [login_handler, me, health, create_token, list_tokens, revoke_token,
+                           platform_tenants, platform_create, platform_status]
     handlers.extend(entity_router(e) for e in entities)
     handlers.extend(plugin_routes)
     return Router(path="/api/v1", route_handlers=handlers,
