@@ -245,7 +245,7 @@ async def login(tenant_slug: str, username: str, password: str, locale: str,
     """
     tenant, user = await check_password_login(tenant_slug, username, password, ip, user_agent)
     ctx = await user_context(tenant, user, locale, ip=ip, user_agent=user_agent)
-    if user["totp_enabled"]:
+    if user["totp_enabled"] or mfa_required(ctx):  # a second factor happens on the web
         await record(ctx, "login_failed", user, reason="mfa_required_for_api")
         raise Unauthenticated("mfa_use_web")
     token = await _issue_token(ctx, user["id"], "login", LOGIN_TOKEN_TTL, None)

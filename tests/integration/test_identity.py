@@ -167,3 +167,16 @@ async def test_sessions_expire_when_idle_and_absolutely(new_tenant: Any) -> None
         await WebSession.update({WebSession.expires_at: identity.now() - timedelta(seconds=1)}) \
             .where(WebSession.digest == identity.digest(old)).run()
     assert await session_row(idle) is None and await session_row(old) is None
+
+
+async def test_mandatory_mfa_for_chosen_roles_blocks_password_only_api_login(
+    new_tenant: Any
+) -> None:
+    from core.tenancy import update_tenant
+
+    ctx = await new_tenant(records=False)
+    await identity.login(ctx.tenant.slug, "admin", "test-password-1", "zh-CN")
+    await update_tenant(ctx.tenant, settings={"mfa_required_roles": ["tenant_admin"]})
+    with pytest.raises(Unauthenticated) as info:
+        await identity.login(ctx.tenant.slug, "admin", "test-password-1", "zh-CN")
+    assert info.value.code == "mfa_use_web"
