@@ -19,6 +19,7 @@ from core import kernel as K
 from core.errors import XindaiError
 from core.web.api import api_router
 from core.web.context import plugin_guard
+from core.web.oidc import oidc_router
 from core.web.errors import http_error, internal_error, xindai_error
 
 
@@ -94,7 +95,7 @@ def create_app(k: K.Kernel | None = None, run_jobs: bool = False,
 
     return Litestar(
         route_handlers=[api_router(list(k.registry.entities.values()), plugin_routers(k)),
-                        root],
+                        oidc_router, root],
         lifespan=[lifespan],
         middleware=[AccessLog],
         exception_handlers={
