@@ -141,6 +141,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "this account uses two-factor authentication: sign in on the web or use an "
         "integration token",
     },
+    "mfa_already_enabled": {
+        "zh-CN": "双因素认证已启用；如需更换设备请联系管理员重置",
+        "en": "two-factor authentication is already on; ask an administrator to reset it",
+    },
     "mfa_bad_code": {"zh-CN": "验证码不正确或已使用", "en": "the code is wrong or already used"},
     "token_days": {
         "zh-CN": "有效期应为 1 到 {max} 天",

@@ -356,6 +356,8 @@ async def start_totp_enrolment(ctx: Context) -> tuple[str, str]:
     """A new secret for the signed-in user (not active until confirmed): (secret, otpauth URI).
     """
     user = await get_user(ctx, ctx.user_id)
+    if user["totp_enabled"]:
+        raise Conflict("mfa_already_enabled")
     secret = pyotp.random_base32()
     async with tenant_scope(ctx):
         keys = await _tenant_keys(ctx)
@@ -419,6 +421,21 @@ async def verify_second_factor(ctx: Context, code: str) -> bool:
         return True
     await record(ctx, "mfa_failed", user)
     return False
+
+
+async def reset_totp(ctx: Context, user_id: Any) -> None:
+    """An administrator clears a user's second factor (a lost phone without recovery codes);
+    the user's sessions and tokens end, and they enrol again at the next sign-in."""
+    from core.access import require
+
+    require(ctx, "admin.users")
+    user = await get_user(ctx, user_id)
+    async with tenant_scope(ctx):
+        await User.update({User.totp_enabled: False, User.totp_secret: None,
+                           User.recovery_codes: []}).where(
+            User.tenant_id == ctx.tenant_id, User.id == user["id"]).run()
+    await revoke_credentials(ctx, user["id"])
+    await record(ctx, "mfa_reset", user, by=ctx.username)
 
 
 def mfa_required(ctx: Context) -> bool:

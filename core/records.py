@@ -99,6 +99,12 @@ def readable(ctx: Context, entity: EntityType, f: FieldDef) -> bool:
     return field_policy(ctx, entity, f) != "hidden"
 
 
+def usable(ctx: Context, entity: EntityType, f: FieldDef) -> bool:
+    """May ctx filter, search or sort by `f`? Only with read or write: searching a field
+    shown masked (`?q=王` on masked names) would reveal it one guess at a time."""
+    return field_policy(ctx, entity, f) in ("read", "write")
+
+
 def validate(entity: EntityType, data: Any, before: dict[str, Any] | None) -> dict[str, Any]:
     """Coerce `data` field by field; raise ValidationFailed listing every problem.
 
@@ -430,7 +436,7 @@ async def find_ids(ctx: Context, entity_name: str, field_key: str, value: str) -
         entity = await entity_for(ctx, entity_name)
         require(ctx, f"{entity.name}.read")
         f = entity.field(field_key)
-        if f is None or not (f.is_secret and f.searchable) or not readable(ctx, entity, f):
+        if f is None or not (f.is_secret and f.searchable) or not usable(ctx, entity, f):
             raise XindaiError("bad_filter", field=field_key)
         keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
         ids = await _bidx_ids(ctx, entity, f, keys, value)
@@ -490,7 +496,7 @@ async def list_records(
         for raw_key, raw in (filters or {}).items():
             key, _, op = raw_key.partition("__")
             f = entity.field(key)
-            if f is None or (op and op not in _OPS) or not readable(ctx, entity, f):
+            if f is None or (op and op not in _OPS) or not usable(ctx, entity, f):
                 raise XindaiError("bad_filter", field=raw_key)
             if op == "contains":
                 if not (f.column and f.type in (FieldType.text, FieldType.long_text)):
@@ -524,7 +530,7 @@ async def list_records(
         of = entity.field(order_key)
         if order_key not in _SORTABLE_SYSTEM and not (
             of and of.sortable and of.column and not of.is_secret
-            and field_policy(ctx, entity, of) in ("read", "write")
+            and usable(ctx, entity, of)
         ):
             raise XindaiError("bad_sort", field=order_key)
         total = await t.count().where(*where).run()
@@ -559,7 +565,7 @@ async def _search_clause(ctx: Context, entity: EntityType, q: str) -> Any:
     clause = None
     ids: list[uuid.UUID] = []
     for f in entity.fields:
-        if not f.searchable or not readable(ctx, entity, f):
+        if not f.searchable or not usable(ctx, entity, f):
             continue
         if f.is_secret:
             keys = await tenant_keys(kernel().master_key, ctx.tenant_id)

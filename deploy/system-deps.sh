@@ -2,7 +2,12 @@
 # Debian packages the test suite needs. Installs them when run as root and missing;
 # otherwise says what is missing. Kept short on purpose: each line is a real need.
 set -e
-PKGS="postgresql-client"
+# chromium + chromium-driver: the end-to-end tests drive the web UI in headless Chromium
+# through Playwright (executable_path=/usr/bin/chromium; never `playwright install`);
+# fonts-wqy-microhei renders Chinese in their screenshots.
+PKGS="postgresql-client chromium chromium-driver fonts-wqy-microhei"
+# npm fetches the web assets (htmx) at build time, see `make assets`.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

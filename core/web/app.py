@@ -8,19 +8,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from litestar import Litestar, Router, get
+from litestar import Litestar, Request, Response, Router
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
-from litestar.response import Redirect
 
 import core
 from core import kernel as K
 from core.errors import XindaiError
 from core.web.api import api_router
 from core.web.context import plugin_guard
-from core.web.oidc import oidc_router
 from core.web.errors import http_error, internal_error, xindai_error
+from core.web.oidc import oidc_router
+from core.web.ui import SecurityHeaders, static_router, template_config, ui_router
 
 
 class AccessLog:
@@ -51,10 +51,14 @@ class AccessLog:
                           ms=round((time.perf_counter() - start) * 1000, 1))
 
 
-@get("/", include_in_schema=False)
-async def root() -> Redirect:
-    """Until the web shell exists, the root points at the API description."""
-    return Redirect("/api/v1/openapi.json")
+def any_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Errors before a route is found (an unknown path): problem details under /api, an HTML
+    page elsewhere (the UI routes have their own handlers, see core.web.ui.security)."""
+    if request.url.path.startswith("/api/"):
+        return http_error(request, exc)
+    from core.web.ui.security import ui_http_error
+
+    return ui_http_error(request, exc)
 
 
 def plugin_routers(k: K.Kernel) -> list[Any]:
@@ -93,14 +97,16 @@ def create_app(k: K.Kernel | None = None, run_jobs: bool = False,
             if open_db:
                 await K.stop(k)
 
+    entities = list(k.registry.entities.values())
     return Litestar(
-        route_handlers=[api_router(list(k.registry.entities.values()), plugin_routers(k)),
-                        oidc_router, root],
+        route_handlers=[api_router(entities, plugin_routers(k)), oidc_router,
+                        ui_router(entities), static_router()],
         lifespan=[lifespan],
-        middleware=[AccessLog],
+        middleware=[AccessLog, SecurityHeaders],
+        template_config=template_config(),
         exception_handlers={
             XindaiError: xindai_error,
-            HTTPException: http_error,
+            HTTPException: any_http_error,
             Exception: internal_error,
         },
         openapi_config=OpenAPIConfig(

@@ -41,4 +41,4 @@ def register_permissions(register):  # type: ignore[no-untyped-def]
 def register_menu_items(register):  # type: ignore[no-untyped-def]
     from core.declarations import MenuItem
 
-    register(MenuItem("customers", "客户", "Customers", "/customers", "customer.read", 20))
+    register(MenuItem("customers", "客户", "Customers", "/e/customer", "customer.read", 20))

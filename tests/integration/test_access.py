@@ -170,3 +170,16 @@ async def test_http_answers_follow_the_same_rules(client: Any, demo: Any) -> Non
         assert r.status_code == 200 and r.json()["value"].endswith(mine["resident_id"][-4:])
     me = (await client.get("/api/v1/me", headers=h)).json()
     assert me["scope"] == "own" and "customer.read" in me["permissions"]
+
+
+async def test_masked_fields_cannot_be_searched_or_filtered(demo: Any) -> None:
+    """Finance sees names masked: searching or filtering by name would reveal them."""
+    tenant, _ = demo
+    finance = await as_user(tenant, "finance")
+    mine = await customer_of(tenant, "officer")
+    found = await records.list_records(finance, "customer", q=mine["name"])
+    assert mine["id"] not in {r["id"] for r in found.items}
+    with pytest.raises(records.XindaiError):
+        await records.list_records(finance, "customer", {"name__contains": mine["name"][0]})
+    with pytest.raises(records.XindaiError):
+        await records.list_records(finance, "customer", sort="name")

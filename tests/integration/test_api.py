@@ -128,10 +128,9 @@ async def test_openapi_document_is_served(client: Any) -> None:
     assert len(ops) == len(set(ops))
 
 
-async def test_root_points_at_the_api_description(client: Any) -> None:
+async def test_root_sends_a_signed_out_visitor_to_the_login_page(client: Any) -> None:
     r = await client.get("/")
-    assert r.status_code in (301, 302, 307, 308)
-    assert r.headers["location"] == "/api/v1/openapi.json"
+    assert r.status_code == 303 and r.headers["location"] == "/login"
 
 
 async def test_a_suspended_tenant_cannot_sign_in_or_use_tokens(client: Any, new_tenant: Any

@@ -180,3 +180,20 @@ async def test_mandatory_mfa_for_chosen_roles_blocks_password_only_api_login(
     with pytest.raises(Unauthenticated) as info:
         await identity.login(ctx.tenant.slug, "admin", "test-password-1", "zh-CN")
     assert info.value.code == "mfa_use_web"
+
+
+async def test_an_administrator_resets_a_lost_second_factor(new_tenant: Any) -> None:
+    from core.web.sessions import session_row, start_session
+
+    ctx = await new_tenant(records=False)
+    admin = await as_user(ctx.tenant, "admin")
+    secret, _ = await identity.start_totp_enrolment(admin)
+    await identity.confirm_totp_enrolment(admin, pyotp.TOTP(secret).now())
+    with pytest.raises(identity.Conflict):  # enrolling again cannot silently replace it
+        await identity.start_totp_enrolment(admin)
+    _, user = await identity.check_password_login(ctx.tenant.slug, "admin", "test-password-1")
+    cookie = await start_session(admin, user, mfa_passed=True)
+    await identity.reset_totp(admin, user["id"])
+    assert await session_row(cookie) is None
+    assert not (await identity.get_user(admin, user["id"]))["totp_enabled"]
+    assert "mfa_reset" in await events(ctx.tenant, "admin")
