@@ -44,6 +44,25 @@ class Access:
 
 SYSTEM = Access(permissions=frozenset({ALL}), scope="all")
 
+# The lending lifecycle's roles (DOMAIN.md); plugins grant them permissions through the
+# `register_role_grants` hook. name, zh-CN, en, object-rule scope.
+BUILTIN_ROLES: tuple[tuple[str, str, str, str], ...] = (
+    ("loan_officer", "客户经理", "Loan officer", "own"),
+    ("risk_reviewer", "风控专员", "Risk reviewer", "all"),
+    ("branch_manager", "部门经理", "Branch manager", "branch"),
+    ("finance", "财务", "Finance", "all"),
+    ("collector", "催收员", "Collector", "branch"),
+    ("general_manager", "总经理", "General manager", "all"),
+    ("compliance", "合规", "Compliance officer", "all"),
+    ("tenant_admin", "租户管理员", "Tenant admin", "all"),
+)
+KERNEL_GRANTS: dict[str, tuple[str, ...]] = {
+    "tenant_admin": (ALL,),
+    "loan_officer": ("tokens.manage",),
+    "general_manager": ("auth.events",),
+    "compliance": ("auth.events",),
+}
+
 # Permissions of the kernel itself (plugins declare theirs through register_permissions).
 KERNEL_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
     ("admin.users", "管理用户", "Manage users"),

@@ -93,6 +93,23 @@ async def save_role(ctx: Context, name: str, label_zh: str, label_en: str,
             await Role.insert(Role(tenant_id=ctx.tenant_id, name=name, **values)).run()
 
 
+async def ensure_builtin_roles(ctx: Context, plugins: set[str] | None = None) -> None:
+    """Create the built-in roles a tenant lacks, or add the grants of newly enabled
+    `plugins` to the built-in roles it has (a role a pack redefined keeps its own list)."""
+    from core.access import BUILTIN_ROLES
+    from core.kernel import kernel
+
+    existing = {r["name"]: r for r in await list_roles(ctx)}
+    for name, zh, en, scope in BUILTIN_ROLES:
+        grants = kernel().builtin_role_permissions(ctx.tenant, name, plugins)
+        if name not in existing:
+            await save_role(ctx, name, zh, en, sorted(grants), scope)
+        elif plugins is not None and grants:
+            role = existing[name]
+            await save_role(ctx, name, role["label_zh"], role["label_en"],
+                            sorted(set(role["permissions"]) | grants), role["scope"])
+
+
 async def list_field_policies(ctx: Context) -> list[dict[str, Any]]:
     async with tenant_scope(ctx, write=False):
         return await FieldPolicy.select(FieldPolicy.role, FieldPolicy.entity, FieldPolicy.field,

@@ -82,6 +82,15 @@ class PluginSetting:
 
 
 @dataclass(frozen=True)
+class RoleGrant:
+    """Permissions a plugin gives one of the built-in roles (core.access.BUILTIN_ROLES)."""
+
+    role: str
+    permissions: tuple[str, ...]
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
 class PackSection:
     """A top-level section of a tenant pack that a plugin loads and exports."""
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         PeriodicJob,
         Permission,
         PluginSetting,
+        RoleGrant,
         Subscription,
     )
     from core.registry import EntityType
@@ -65,6 +66,15 @@ def register_routes(register: Callable[[Any], None]) -> None:
 @hookspec
 def template_dirs() -> list[str]:
     """Return folders of Jinja2 templates the plugin contributes to the web shell."""
+
+
+@hookspec
+def register_role_grants(register: Callable[[RoleGrant], None]) -> None:
+    """Grant the plugin's permissions to the built-in roles (客户经理, 风控专员, 部门经理, 财务,
+    催收员, 总经理, 合规, 租户管理员), so every new tenant starts with working roles.
+
+    A tenant's pack may redefine a role; enabling the plugin later adds its grants.
+    """
 
 
 @hookspec

@@ -17,6 +17,7 @@ from core.declarations import (
     PeriodicJob,
     Permission,
     PluginSetting,
+    RoleGrant,
     Subscription,
 )
 from core.plugins import Plugins
@@ -42,6 +43,7 @@ class Kernel:
     periodic_jobs: list[PeriodicJob] = field(default_factory=list)
     menu_items: list[MenuItem] = field(default_factory=list)
     pack_sections: list[PackSection] = field(default_factory=list)
+    role_grants: list[RoleGrant] = field(default_factory=list)
     plugin_settings: list[PluginSetting] = field(default_factory=list)
 
     def apps(self) -> list[str]:
@@ -60,6 +62,18 @@ class Kernel:
             if declared.key == key and tenant.enabled(declared.plugin):
                 return tenant.settings.get(key, declared.default)
         raise KeyError(key)
+
+    def builtin_role_permissions(self, tenant: TenantInfo, role: str,
+                                 plugins: set[str] | None = None) -> set[str]:
+        """What a built-in role gets from the kernel and the tenant's (or `plugins`') grants."""
+        from core.access import KERNEL_GRANTS
+
+        perms = set(KERNEL_GRANTS.get(role, ())) if plugins is None else set()
+        for grant in self.role_grants:
+            wanted = tenant.enabled(grant.plugin) if plugins is None else grant.plugin in plugins
+            if grant.role == role and wanted:
+                perms.update(grant.permissions)
+        return perms
 
     def menu_for(self, tenant: TenantInfo) -> list[MenuItem]:
         """The menu entries of the plugins the tenant enabled, in display order."""
@@ -113,6 +127,7 @@ def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Ke
         periodic_jobs=plugins.collect("register_periodic_jobs"),
         menu_items=plugins.collect("register_menu_items"),
         pack_sections=plugins.collect("register_pack_sections"),
+        role_grants=plugins.collect("register_role_grants"),
         plugin_settings=plugins.collect("register_settings"),
     )
     db.bind(engine, k.apps())

@@ -218,6 +218,7 @@ async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, d
         await _load_fields(pack, ctx)
         await _load_org_units(pack, ctx)
         await _load_roles(pack, ctx)
+        await admin.ensure_builtin_roles(ctx)
         await _load_field_policies(pack, ctx)
         passwords = await _load_users(pack, ctx)
         owners = {u["username"]: u for u in await admin.list_users(ctx)}

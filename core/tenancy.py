@@ -201,6 +201,9 @@ async def set_plugin_enabled(slug: str, plugin: str, enabled: bool) -> TenantInf
     async with tenant_scope(ctx):  # one transaction: a failing onboarding enables nothing
         await Tenant.update({Tenant.plugins: plugins}).where(Tenant.id == tenant.id).run()
         if enabled:
+            from core.admin import ensure_builtin_roles
+
+            await ensure_builtin_roles(ctx, {plugin})
             await run_onboarding(ctx, {plugin})
     return await get_tenant_by_id(tenant.id)
 

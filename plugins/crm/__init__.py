@@ -38,6 +38,23 @@ def register_permissions(register):  # type: ignore[no-untyped-def]
 
 
 @hookimpl
+def register_role_grants(register):  # type: ignore[no-untyped-def]
+    from core.declarations import RoleGrant
+
+    crud = ("customer.read", "customer.create", "customer.update")
+    for role, perms in (
+        ("loan_officer", crud),
+        ("risk_reviewer", ("customer.read", "customer.reveal")),
+        ("branch_manager", (*crud, "customer.delete", "customer.reveal", "customer.assign")),
+        ("finance", ("customer.read",)),
+        ("collector", ("customer.read",)),
+        ("general_manager", ("customer.read", "customer.reveal")),
+        ("compliance", ("customer.read", "customer.reveal")),
+    ):
+        register(RoleGrant(role, perms))
+
+
+@hookimpl
 def register_menu_items(register):  # type: ignore[no-untyped-def]
     from core.declarations import MenuItem
 

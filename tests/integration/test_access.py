@@ -183,3 +183,24 @@ async def test_masked_fields_cannot_be_searched_or_filtered(demo: Any) -> None:
         await records.list_records(finance, "customer", {"name__contains": mine["name"][0]})
     with pytest.raises(records.XindaiError):
         await records.list_records(finance, "customer", sort="name")
+
+
+async def test_every_tenant_gets_the_builtin_roles_with_plugin_grants(new_tenant: Any) -> None:
+    from core import admin
+    from core.access import BUILTIN_ROLES
+    from core.tenancy import Context, set_plugin_enabled
+
+    ctx = await new_tenant(records=False)
+    roles = {r["name"]: r for r in await admin.list_roles(ctx)}
+    assert set(roles) == {r[0] for r in BUILTIN_ROLES}
+    assert {"customer.read", "customer.create", "tokens.manage"} <= set(
+        roles["loan_officer"]["permissions"])
+    assert roles["branch_manager"]["scope"] == "branch"
+    assert roles["tenant_admin"]["permissions"] == ["*"]  # the pack's own definition
+    bare = await new_tenant(plugins=[], records=False)
+    officer = {r["name"]: r for r in await admin.list_roles(bare)}["loan_officer"]
+    assert officer["permissions"] == ["tokens.manage"]
+    tenant = await set_plugin_enabled(bare.tenant.slug, "crm", True)
+    officer = {r["name"]: r for r in await admin.list_roles(Context.system(tenant))}[
+        "loan_officer"]
+    assert "customer.create" in officer["permissions"]
