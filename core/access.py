@@ -32,14 +32,22 @@ ALL = "*"
 class Access:
     """What one signed-in user (or system job) may do, loaded once per request."""
 
-    permissions: frozenset[str] = frozenset()
+    permissions: frozenset[str] = frozenset()  # all roles together, narrowed by token scopes
     scope: str = "own"
     org_unit_id: str | None = None
     org_path: str | None = None  # materialised path of the user's unit, e.g. "/a/b/"
-    field_policies: dict[tuple[str, str], str] = field(default_factory=dict)
+    roles: tuple[RoleAccess, ...] = ()  # each role's own permissions and field policies
 
     def can(self, permission: str) -> bool:
         return ALL in self.permissions or permission in self.permissions
+
+
+@dataclass(frozen=True)
+class RoleAccess:
+    """One role's permissions and its explicit field policies {(entity, field): policy}."""
+
+    permissions: frozenset[str]
+    policies: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 SYSTEM = Access(permissions=frozenset({ALL}), scope="all")
@@ -86,16 +94,16 @@ def combine(roles: list[dict[str, Any]], policies: list[dict[str, Any]],
     """The union of a user's roles; token scopes (if any) narrow the permissions."""
     perms: set[str] = set()
     scope = "own"
+    per_role = []
     for role in roles:
-        perms.update(role.get("permissions") or ())
+        own = frozenset(role.get("permissions") or ())
+        perms.update(own)
         scope = widest(role.get("scope") or "own", scope, SCOPES)
+        per_role.append(RoleAccess(own, {(p["entity"], p["field"]): p["policy"]
+                                         for p in policies if p["role"] == role["name"]}))
     if scopes is not None:
         perms = set(scopes) if ALL in perms else perms & set(scopes)
-    by_field: dict[tuple[str, str], str] = {}
-    for p in policies:
-        key = (p["entity"], p["field"])
-        by_field[key] = widest(p["policy"], by_field.get(key, "hidden"), POLICIES)
-    return Access(frozenset(perms), scope, org_unit_id, org_path, by_field)
+    return Access(frozenset(perms), scope, org_unit_id, org_path, tuple(per_role))
 
 
 def allows(ctx: Context, permission: str) -> bool:
@@ -115,19 +123,32 @@ def require(ctx: Context, permission: str) -> None:
         raise Forbidden("forbidden_action", permission=permission)
 
 
+def _role_policy(can: Any, entity: str, explicit: str | None) -> str:
+    """One role's policy for a field: its explicit policy, else what its entity permissions
+    give; never more than those permissions (write needs update or create, any view read)."""
+    may_write = can(f"{entity}.update") or can(f"{entity}.create")
+    may_read = can(f"{entity}.read") or may_write
+    policy = explicit or ("write" if may_write else "read" if may_read else "hidden")
+    if policy == "write" and not may_write:
+        policy = "read"
+    return policy if may_read else "hidden"
+
+
 def field_policy(ctx: Context, entity: EntityType, f: FieldDef) -> str:
-    """hidden / masked / read / write for this user, field and entity."""
-    explicit = ctx.access.field_policies.get((entity.name, f.key))
-    if explicit is not None:
-        if explicit == "write" and not (ctx.access.can(f"{entity.name}.update")
-                                        or ctx.access.can(f"{entity.name}.create")):
-            return "read"  # a field policy never grants more than the entity permission
-        return explicit
-    if ctx.access.can(f"{entity.name}.update") or ctx.access.can(f"{entity.name}.create"):
-        return "write"
-    if ctx.access.can(f"{entity.name}.read"):
-        return "read"
-    return "hidden"
+    """hidden / masked / read / write for this user, field and entity: the widest of the
+    user's roles, each role judged on its own (a policy in one role does not narrow what
+    another role grants)."""
+    a = ctx.access
+    key = (entity.name, f.key)
+    if not a.roles:  # the system, or a context built without roles
+        return _role_policy(a.can, entity.name, None)
+    best = "hidden"
+    for role in a.roles:
+        def can(permission: str, role: RoleAccess = role) -> bool:
+            granted = ALL in role.permissions or permission in role.permissions
+            return granted and a.can(permission)  # a token's scopes narrow every role
+        best = widest(_role_policy(can, entity.name, role.policies.get(key)), best, POLICIES)
+    return best
 
 
 def object_clause(ctx: Context, table: Any) -> Any | None:

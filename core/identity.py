@@ -110,7 +110,8 @@ async def create_user(
 
 
 async def revoke_credentials(ctx: Context, user_id: Any) -> None:
-    """End every session and token of a user (disabled, password changed, locked out)."""
+    """End every session and token of a user (disabled, password changed, second factor
+    reset)."""
     async with tenant_scope(ctx):
         await WebSession.update({WebSession.revoked_at: now()}).where(
             WebSession.tenant_id == ctx.tenant_id, WebSession.user_id == user_id,
@@ -165,6 +166,20 @@ async def record(ctx: Context, kind: str, user: dict[str, Any] | None = None,
         )).run()
 
 
+async def _count_failure(ctx: Context, user: dict[str, Any], kind: str) -> bool:
+    """One more failed password or second-factor code; locks the account at MAX_FAILURES.
+    Returns whether it is now locked. Sessions already open stay (else a stranger guessing
+    passwords could sign everyone out); new sign-ins wait for the lock to expire."""
+    failures = user["failed_logins"] + 1
+    locked = now() + timedelta(minutes=LOCK_MINUTES) if failures >= MAX_FAILURES else None
+    async with tenant_scope(Context.system(ctx.tenant)):
+        await User.update({User.failed_logins: 0 if locked else failures,
+                           User.locked_until: locked}) \
+            .where(User.tenant_id == ctx.tenant_id, User.id == user["id"]).run()
+    await record(ctx, "account_locked" if locked else kind, user, failures=failures)
+    return locked is not None
+
+
 # --- the context a user acts in ----------------------------------------------------------
 
 async def user_context(tenant: TenantInfo, user: dict[str, Any], locale: str,
@@ -216,19 +231,19 @@ async def check_password_login(tenant_slug: str, username: str, password: str,
     if tenant.status != "active" or user is None or not user["active"]:
         await _verify(_DUMMY, password)
         await record(probe, "login_failed", user, username=username, reason="unknown_or_inactive")
+        # an unknown name "locks" like a real one, so lockout cannot tell which names exist
+        from core.ratelimit import RateLimited, hit
+
+        try:
+            hit("unknown_user", f"{tenant.id}:{username}", MAX_FAILURES - 1, LOCK_MINUTES * 60)
+        except RateLimited:
+            raise Unauthenticated("account_locked") from None
         raise Unauthenticated("bad_credentials")
     if user["locked_until"] and user["locked_until"] > now():
         await record(probe, "login_locked", user)
         raise Unauthenticated("account_locked")
     if not await _verify(user["password_hash"], password):
-        failures = user["failed_logins"] + 1
-        locked = now() + timedelta(minutes=LOCK_MINUTES) if failures >= MAX_FAILURES else None
-        async with tenant_scope(probe):
-            await User.update({User.failed_logins: 0 if locked else failures,
-                               User.locked_until: locked}) \
-                .where(User.tenant_id == tenant.id, User.id == user["id"]).run()
-        await record(probe, "account_locked" if locked else "login_failed", user,
-                     failures=failures)
+        locked = await _count_failure(probe, user, "login_failed")
         raise Unauthenticated("account_locked" if locked else "bad_credentials")
     if user["failed_logins"] or user["locked_until"]:
         async with tenant_scope(probe):
@@ -336,6 +351,11 @@ async def authenticate(token: str, locale: str, ip: str | None = None,
         ).output(load_json=True).run() if rows else []
     if not users:
         raise Unauthenticated()
+    last = rows[0]["last_used_at"]
+    if last is None or last < now() - timedelta(minutes=5):  # at most one write per 5 min
+        async with tenant_scope(probe):
+            await ApiToken.update({ApiToken.last_used_at: now()}).where(
+                ApiToken.tenant_id == tenant.id, ApiToken.id == rows[0]["id"]).run()
     return await user_context(tenant, users[0], locale, rows[0]["scopes"], ip, user_agent)
 
 
@@ -406,7 +426,7 @@ async def _accept_code(ctx: Context, user: dict[str, Any], code: str) -> bool:
 async def verify_second_factor(ctx: Context, code: str) -> bool:
     """A TOTP code or an unused recovery code of the signed-in user (each usable once)."""
     user = await get_user(ctx, ctx.user_id)
-    if not user["totp_enabled"]:
+    if not user["totp_enabled"] or (user["locked_until"] and user["locked_until"] > now()):
         return False
     if await _accept_code(ctx, user, code):
         return True
@@ -419,7 +439,7 @@ async def verify_second_factor(ctx: Context, code: str) -> bool:
                 User.tenant_id == ctx.tenant_id, User.id == user["id"]).run()
         await record(ctx, "mfa_recovery_code_used", user, left=len(remaining))
         return True
-    await record(ctx, "mfa_failed", user)
+    await _count_failure(ctx, user, "mfa_failed")  # guessing codes counts like passwords
     return False
 
 

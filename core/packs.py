@@ -198,6 +198,9 @@ async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, d
     from core.kernel import kernel
 
     info = _tenant_info(pack, slug)
+    if info.slug == kernel().settings.platform_tenant:
+        raise pack.fail(pack.doc["tenant"], f"租户标识“{info.slug}”保留给平台运营 / slug "
+                        f"'{info.slug}' is reserved for the platform operator", "slug")
     if not SLUG_RE.fullmatch(info.slug):
         raise pack.fail(pack.doc["tenant"], f"租户标识“{info.slug}”无效：只能用小写字母、数字和"
                         f"连字符 / invalid tenant slug '{info.slug}': lowercase letters, digits "

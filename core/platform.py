@@ -75,7 +75,8 @@ async def init_platform(slug: str) -> tuple[TenantInfo, str]:
     async with tenant_scope(system):
         await create_tenant_key(kernel().master_key, tenant.id)
     await admin.save_role(system, "platform_operator", "平台运营", "Platform operator",
-                          ["platform.tenants"], "all")
+                          ["platform.tenants", "admin.users", "admin.roles", "tokens.manage"],
+                          "all")
     password = generate_password()
     await create_user(system, "operator", "平台运营", password, ["platform_operator"])
     return tenant, password

@@ -49,9 +49,17 @@ async def current_context(connection: ASGIConnection[Any, Any, Any, Any]) -> Con
             hit("bad_token", client_ip(connection) or "-", BAD_TOKEN_LIMIT_PER_MINUTE)
             raise
     else:
+        from core.identity import mfa_required
         from core.web.sessions import context_from_session
 
+        if connection.url.path.startswith("/api/") and \
+                connection.scope.get("method", "GET") not in ("GET", "HEAD"):
+            raise Unauthenticated()  # the API changes state only with a bearer token: no CSRF
         ctx = await context_from_session(connection)
+        if connection.url.path.startswith("/api/") and mfa_required(ctx) and \
+                not (connection.scope.get("state", {}).get("xindai_session") or {}).get(
+                    "mfa_passed"):
+            raise Unauthenticated()  # a role that must use two factors has not enrolled yet
     if not (connection.query_params.get("lang") or connection.headers.get("accept-language")):
         from dataclasses import replace
 

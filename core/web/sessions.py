@@ -26,12 +26,21 @@ PREFIX = "xd_"
 TOUCH_EVERY = timedelta(minutes=1)
 
 
+def _bounded(value: Any, default: int, low: int, high: int) -> int:
+    """A tenant's timeout setting, kept sane: a bad value falls back to the default."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    return number if low <= number <= high else default
+
+
 def idle_limit(tenant: TenantInfo) -> timedelta:
-    return timedelta(minutes=int(tenant.settings.get("session_idle_minutes", 30)))
+    return timedelta(minutes=_bounded(tenant.settings.get("session_idle_minutes"), 30, 1, 1440))
 
 
 def absolute_limit(tenant: TenantInfo) -> timedelta:
-    return timedelta(hours=int(tenant.settings.get("session_hours", 12)))
+    return timedelta(hours=_bounded(tenant.settings.get("session_hours"), 12, 1, 168))
 
 
 async def start_session(ctx: Context, user: dict[str, Any], mfa_passed: bool) -> str:

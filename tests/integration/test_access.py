@@ -204,3 +204,22 @@ async def test_every_tenant_gets_the_builtin_roles_with_plugin_grants(new_tenant
     officer = {r["name"]: r for r in await admin.list_roles(Context.system(tenant))}[
         "loan_officer"]
     assert "customer.create" in officer["permissions"]
+
+
+async def test_a_policy_of_one_role_does_not_narrow_another_role(demo: Any) -> None:
+    """finance masks names; a user who is finance AND loan officer sees them in clear."""
+    from core.identity import user_context
+    from core.tables import User
+    from core.tenancy import Context, tenant_scope
+
+    tenant, _ = demo
+    async with tenant_scope(Context.system(tenant), write=False):
+        row = (await User.select().where(User.tenant_id == tenant.id,
+                                         User.username == "officer").output(load_json=True)
+               .run())[0]
+    both = await user_context(tenant, {**row, "roles": ["finance", "loan_officer"]}, "zh-CN")
+    mine = await customer_of(tenant, "officer")
+    seen = await records.get(both, "customer", mine["id"])
+    assert seen["name"] == mine["name"] and "address" in seen
+    assert (await records.get(await as_user(tenant, "finance"), "customer", mine["id"]))[
+        "name"] != mine["name"]

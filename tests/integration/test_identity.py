@@ -197,3 +197,59 @@ async def test_an_administrator_resets_a_lost_second_factor(new_tenant: Any) -> 
     assert await session_row(cookie) is None
     assert not (await identity.get_user(admin, user["id"]))["totp_enabled"]
     assert "mfa_reset" in await events(ctx.tenant, "admin")
+
+
+async def test_lockout_does_not_tell_real_names_from_unknown_ones(new_tenant: Any) -> None:
+    ctx = await new_tenant(records=False)
+    answers = {}
+    for name in ("admin", "nobody-here"):
+        codes = []
+        for _ in range(6):
+            with pytest.raises(Unauthenticated) as info:
+                await identity.check_password_login(ctx.tenant.slug, name, "wrong-password")
+            codes.append(info.value.code)
+        answers[name] = codes
+    assert answers["admin"] == answers["nobody-here"] == ["bad_credentials"] * 4 + [
+        "account_locked"] * 2
+
+
+async def test_wrong_second_factor_codes_lock_the_account(new_tenant: Any) -> None:
+    ctx = await new_tenant(records=False)
+    admin = await as_user(ctx.tenant, "admin")
+    secret, _ = await identity.start_totp_enrolment(admin)
+    await identity.confirm_totp_enrolment(admin, pyotp.TOTP(secret).now())
+    for _ in range(5):
+        assert not await identity.verify_second_factor(admin, "000000")
+    step = int(identity.now().timestamp()) // 30
+    assert not await identity.verify_second_factor(  # even a right code, while locked
+        admin, pyotp.TOTP(secret).generate_otp(step + 1))
+    with pytest.raises(Unauthenticated) as info:
+        await identity.check_password_login(ctx.tenant.slug, "admin", "test-password-1")
+    assert info.value.code == "account_locked"
+
+
+async def test_the_api_changes_state_only_with_bearer_tokens(client: Any, new_tenant: Any
+                                                             ) -> None:
+    """A browser session cookie reads the API but cannot write through it (no CSRF there)."""
+    from core.web.sessions import COOKIE, start_session
+
+    ctx = await new_tenant(records=False)
+    _, user = await identity.check_password_login(ctx.tenant.slug, "admin", "test-password-1")
+    cookie = await start_session(await as_user(ctx.tenant, "admin"), user, mfa_passed=True)
+    client.cookies.set(COOKIE, cookie)
+    try:
+        assert (await client.get("/api/v1/me")).status_code == 200
+        r = await client.post("/api/v1/tokens",
+                              json={"name": "x", "scopes": ["customer.read"], "days": 1})
+        assert r.status_code == 401
+    finally:
+        client.cookies.clear()
+
+
+async def test_the_platform_slug_is_reserved(kernel: Any) -> None:
+    from core.packs import PackError, apply_pack, load_pack
+    from tests.conftest import SMALL_PACK
+
+    with pytest.raises(PackError) as info:
+        await apply_pack(load_pack(SMALL_PACK), slug=kernel.settings.platform_tenant)
+    assert "reserved" in str(info.value)

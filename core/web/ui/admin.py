@@ -369,7 +369,7 @@ async def _policies(request: Request[Any, Any, Any], ctx: Context, wanted: str |
         for role in roles:
             # What the role gets without an explicit policy, from the same rule the read
             # and write paths use (core.access.field_policy).
-            probe = replace(ctx, access=combine([role], [], None, None))
+            probe = replace(ctx, access=combine([role], [], None, None))  # the role's default
             default = field_policy(probe, entity, f)
             cells.append({"name": f"p:{role['name']}:{f.key}",
                           "value": explicit.get((role["name"], f.key), ""),
