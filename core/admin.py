@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from core.access import POLICIES, SCOPES, require
-from core.errors import Conflict, NotFound, XindaiError
+from core.errors import Conflict, Forbidden, NotFound, XindaiError
 from core.tables import FieldPolicy, OrgUnit, Role, User
 from core.tenancy import Context, tenant_scope
 
@@ -57,6 +57,42 @@ async def create_org_unit(ctx: Context, code: str, name: str,
     return await unit_by_code(ctx, code)
 
 
+def covers(ctx: Context, permissions: set[str] | list[str]) -> bool:
+    """Does the actor hold every one of `permissions`? Nobody hands out more than they have."""
+    from core.access import ALL
+
+    if ALL in ctx.access.permissions:
+        return True
+    return ALL not in permissions and set(permissions) <= set(ctx.access.permissions)
+
+
+async def role_permissions(ctx: Context, names: list[str]) -> set[str]:
+    rows = {r["name"]: r for r in await list_roles(ctx)}
+    bad = [n for n in names if n not in rows]
+    if bad:
+        raise NotFound("unknown_role", role=", ".join(bad))
+    return {p for n in names for p in rows[n]["permissions"]}
+
+
+async def check_may_grant(ctx: Context, roles: list[str]) -> None:
+    """Refuse roles that would give a user more than the acting administrator holds."""
+    if not covers(ctx, await role_permissions(ctx, roles)):
+        raise Forbidden("grant_beyond_own")
+
+
+async def _check_may_manage(ctx: Context, user_id: Any) -> dict[str, Any]:
+    """The target user, if the actor may manage them: not themselves, not someone whose
+    roles hold more than the actor."""
+    from core.identity import get_user
+
+    target = await get_user(ctx, user_id)
+    if str(target["id"]) == str(ctx.user_id):
+        raise Forbidden("self_change")
+    if not covers(ctx, await role_permissions(ctx, list(target["roles"] or ()))):
+        raise Forbidden("grant_beyond_own")
+    return target
+
+
 async def list_roles(ctx: Context) -> list[dict[str, Any]]:
     async with tenant_scope(ctx, write=False):
         return await Role.select().where(Role.tenant_id == ctx.tenant_id) \
@@ -81,11 +117,15 @@ async def save_role(ctx: Context, name: str, label_zh: str, label_en: str,
     if scope not in SCOPES:
         raise XindaiError("bad_scope", scope=scope)
     _check_permissions(permissions)
+    if not covers(ctx, permissions):
+        raise Forbidden("grant_beyond_own")
     async with tenant_scope(ctx):
         exists = await Role.exists().where(Role.tenant_id == ctx.tenant_id,
                                            Role.name == name).run()
         values = {"label_zh": label_zh or name, "label_en": label_en or name,
                   "permissions": sorted(set(permissions)), "scope": scope}
+        if exists and not covers(ctx, await role_permissions(ctx, [name])):
+            raise Forbidden("grant_beyond_own")  # a role stronger than the actor stays as is
         if exists:
             await Role.update({getattr(Role, k): v for k, v in values.items()}).where(
                 Role.tenant_id == ctx.tenant_id, Role.name == name).run()
@@ -163,12 +203,10 @@ async def update_user(ctx: Context, user_id: Any, roles: list[str] | None = None
     from core.identity import set_user_active
 
     require(ctx, "admin.users")
+    await _check_may_manage(ctx, user_id)
     values: dict[Any, Any] = {}
     if roles is not None:
-        known = {r["name"] for r in await list_roles(ctx)}
-        bad = [r for r in roles if r not in known]
-        if bad:
-            raise NotFound("unknown_role", role=", ".join(bad))
+        await check_may_grant(ctx, roles)
         values[User.roles] = roles
     if org_unit_code is not None:
         values[User.org_unit_id] = (await unit_by_code(ctx, org_unit_code))["id"] \

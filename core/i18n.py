@@ -206,6 +206,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "状态“{status}”无效（active、suspended）",
         "en": "status '{status}' is invalid (active, suspended)",
     },
+    "grant_beyond_own": {
+        "zh-CN": "不能授予或管理超出你自己权限的角色或用户",
+        "en": "you cannot grant or manage roles or users with more rights than your own",
+    },
+    "self_change": {
+        "zh-CN": "不能修改自己的角色、机构或状态，请联系其他管理员",
+        "en": "you cannot change your own roles, unit or status; ask another administrator",
+    },
     "user_exists": {"zh-CN": "用户“{username}”已存在", "en": "user '{username}' already exists"},
     "bad_if_match": {
         "zh-CN": "If-Match 应为记录的版本号",

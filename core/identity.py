@@ -97,6 +97,9 @@ async def create_user(
         raise XindaiError("bad_username")
     if not 1 <= len(display_name) <= 100:
         raise XindaiError("bad_display_name")
+    from core.admin import check_may_grant
+
+    await check_may_grant(ctx, roles)
     password_hash = await asyncio.to_thread(hash_password, password)
     async with tenant_scope(ctx):
         if await User.exists().where(User.tenant_id == ctx.tenant_id,
@@ -170,12 +173,15 @@ async def _count_failure(ctx: Context, user: dict[str, Any], kind: str) -> bool:
     """One more failed password or second-factor code; locks the account at MAX_FAILURES.
     Returns whether it is now locked. Sessions already open stay (else a stranger guessing
     passwords could sign everyone out); new sign-ins wait for the lock to expire."""
-    failures = user["failed_logins"] + 1
-    locked = now() + timedelta(minutes=LOCK_MINUTES) if failures >= MAX_FAILURES else None
-    async with tenant_scope(Context.system(ctx.tenant)):
-        await User.update({User.failed_logins: 0 if locked else failures,
-                           User.locked_until: locked}) \
-            .where(User.tenant_id == ctx.tenant_id, User.id == user["id"]).run()
+    async with tenant_scope(Context.system(ctx.tenant)):  # atomic: parallel guesses all count
+        rows = await User.update({User.failed_logins: User.failed_logins + 1}).where(
+            User.tenant_id == ctx.tenant_id, User.id == user["id"]
+        ).returning(User.failed_logins).run()
+        failures = rows[0]["failed_logins"] if rows else MAX_FAILURES
+        locked = now() + timedelta(minutes=LOCK_MINUTES) if failures >= MAX_FAILURES else None
+        if locked:
+            await User.update({User.failed_logins: 0, User.locked_until: locked}).where(
+                User.tenant_id == ctx.tenant_id, User.id == user["id"]).run()
     await record(ctx, "account_locked" if locked else kind, user, failures=failures)
     return locked is not None
 
@@ -240,6 +246,7 @@ async def check_password_login(tenant_slug: str, username: str, password: str,
             raise Unauthenticated("account_locked") from None
         raise Unauthenticated("bad_credentials")
     if user["locked_until"] and user["locked_until"] > now():
+        await _verify(_DUMMY, password)  # the same time as any other answer
         await record(probe, "login_locked", user)
         raise Unauthenticated("account_locked")
     if not await _verify(user["password_hash"], password):
@@ -431,12 +438,18 @@ async def verify_second_factor(ctx: Context, code: str) -> bool:
     if await _accept_code(ctx, user, code):
         return True
     wanted = digest(code.strip().lower())
-    remaining = list(user["recovery_codes"] or ())
-    if wanted in remaining:
-        remaining.remove(wanted)
-        async with tenant_scope(ctx):
+    async with tenant_scope(ctx):  # read and consume in one transaction, row locked
+        query = User.select(User.recovery_codes).where(
+            User.tenant_id == ctx.tenant_id, User.id == user["id"]).output(load_json=True)
+        if User._meta.db.engine_type == "postgres":
+            query = query.lock_rows("UPDATE")
+        remaining = list((await query.run())[0]["recovery_codes"] or ())
+        used = wanted in remaining
+        if used:
+            remaining.remove(wanted)
             await User.update({User.recovery_codes: remaining}).where(
                 User.tenant_id == ctx.tenant_id, User.id == user["id"]).run()
+    if used:
         await record(ctx, "mfa_recovery_code_used", user, left=len(remaining))
         return True
     await _count_failure(ctx, user, "mfa_failed")  # guessing codes counts like passwords
@@ -449,7 +462,9 @@ async def reset_totp(ctx: Context, user_id: Any) -> None:
     from core.access import require
 
     require(ctx, "admin.users")
-    user = await get_user(ctx, user_id)
+    from core.admin import _check_may_manage
+
+    user = await _check_may_manage(ctx, user_id)
     async with tenant_scope(ctx):
         await User.update({User.totp_enabled: False, User.totp_secret: None,
                            User.recovery_codes: []}).where(

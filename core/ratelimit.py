@@ -1,10 +1,9 @@
-"""Fixed-window rate limits for sign-in and token endpoints: Redis when configured (shared by
-all processes), else in this process's memory (embedded mode has one process)."""
+"""Fixed-window rate limits for sign-in, token and search endpoints: Redis when configured
+(shared by all processes), else in this process's memory (embedded mode has one process)."""
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 
 from core.errors import XindaiError
 
@@ -14,7 +13,8 @@ class RateLimited(XindaiError):
     code = "rate_limited"
 
 
-_memory: dict[tuple[str, int], int] = defaultdict(int)
+# (name, window length) -> {(key, window number): count}
+_memory: dict[tuple[str, int], dict[tuple[str, int], int]] = {}
 
 
 def _redis():  # type: ignore[no-untyped-def]
@@ -28,22 +28,33 @@ def _redis():  # type: ignore[no-untyped-def]
     return redis.Redis.from_url(url, socket_timeout=1)
 
 
-def hit(name: str, key: str, limit: int, window_s: int = 60) -> None:
-    """Count one attempt of `name` by `key` (an IP); raise 429 past `limit` per window."""
+def _count(name: str, key: str, window_s: int, add: int) -> int:
     window = int(time.time()) // window_s
-    bucket = f"xindai:rl:{name}:{key}:{window}"
     client = _redis()
     if client is not None:
+        bucket = f"xindai:rl:{name}:{window_s}:{key}:{window}"
+        if not add:
+            return int(client.get(bucket) or 0)
         pipe = client.pipeline()
-        pipe.incr(bucket)
+        pipe.incrby(bucket, add)
         pipe.expire(bucket, window_s * 2)
-        count = int(pipe.execute()[0])
-    else:
-        for old in [k for k in _memory if k[1] < window]:
-            del _memory[old]
-        _memory[(bucket, window)] += 1
-        count = _memory[(bucket, window)]
-    if count > limit:
+        return int(pipe.execute()[0])
+    buckets = _memory.setdefault((name, window_s), {})
+    for old in [k for k in buckets if k[1] < window]:  # only this limit's expired windows
+        del buckets[old]
+    buckets[(key, window)] = buckets.get((key, window), 0) + add
+    return buckets[(key, window)]
+
+
+def hit(name: str, key: str, limit: int, window_s: int = 60) -> None:
+    """Count one attempt of `name` by `key`; raise 429 past `limit` per window."""
+    if _count(name, key, window_s, 1) > limit:
+        raise RateLimited()
+
+
+def check(name: str, key: str, limit: int, window_s: int = 60) -> None:
+    """Raise 429 if `key` is already past `limit`, without counting this attempt."""
+    if _count(name, key, window_s, 0) > limit:
         raise RateLimited()
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from piccolo.columns.combination import WhereRaw
 from piccolo.table import Table
 
-from core.access import field_policy, object_clause, require
+from core.access import allows, field_policy, object_clause, require
 from core.crypto import TenantKeys, tenant_keys
 from core.customfields import custom_fields
 from core.db import is_postgres
@@ -436,25 +436,44 @@ async def find_ids(ctx: Context, entity_name: str, field_key: str, value: str) -
         entity = await entity_for(ctx, entity_name)
         require(ctx, f"{entity.name}.read")
         f = entity.field(field_key)
-        if f is None or not (f.is_secret and f.searchable) or not usable(ctx, entity, f):
+        if f is None or not (f.is_secret and f.searchable) or not usable(ctx, entity, f) \
+                or not may_search_secret(ctx, entity, f):
             raise XindaiError("bad_filter", field=field_key)
         keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
         ids = await _bidx_ids(ctx, entity, f, keys, value)
         return [str(i) for i in ids]
 
 
+SECRET_SEARCHES_PER_MINUTE = 60
+
+
+def may_search_secret(ctx: Context, entity: EntityType, f: FieldDef) -> bool:
+    """Exact search on a secret field confirms a guessed value, so it is for those who enter
+    such values (write policy) or may reveal them; everyone else gets no match."""
+    return field_policy(ctx, entity, f) == "write" or allows(ctx, f"{entity.name}.reveal")
+
+
 async def _bidx_ids(
     ctx: Context, entity: EntityType, f: FieldDef, keys: TenantKeys, raw: str
 ) -> list[uuid.UUID]:
+    """Records whose secret field equals `raw`, by blind index; each well-formed search is
+    rate-limited per user and recorded (who searched which field, how many matched)."""
+    from core.identity import record
+    from core.ratelimit import hit
+
     try:
         value = f.coerce(raw)
     except FieldProblem:
         return []
+    hit("secret_search", f"{ctx.tenant_id}:{ctx.user_id}", SECRET_SEARCHES_PER_MINUTE)
     digest = keys.blind_index(entity.name, f.key, str(f.to_json(value)))
     rows = await BlindIndex.select(BlindIndex.record_id).where(
         BlindIndex.tenant_id == ctx.tenant_id, BlindIndex.entity == entity.name,
         BlindIndex.field == f.key, BlindIndex.digest == digest,
     ).run()
+    if ctx.user_id is not None:
+        await record(ctx, "secret_search", None, username=ctx.username, entity=entity.name,
+                     field=f.key, matches=len(rows))
     return [r["record_id"] for r in rows]
 
 
@@ -508,7 +527,7 @@ async def list_records(
             except FieldProblem as exc:
                 raise ValidationFailed([field_error(entity, key, exc.code, **exc.params)]) from None
             if f.is_secret:
-                if not f.searchable or op:
+                if not f.searchable or op or not may_search_secret(ctx, entity, f):
                     raise XindaiError("bad_filter", field=raw_key)
                 keys = keys or await tenant_keys(kernel().master_key, ctx.tenant_id)
                 where.append(t.id.is_in(await _bidx_ids(ctx, entity, f, keys, raw) or [uuid.uuid4()]))
@@ -568,8 +587,9 @@ async def _search_clause(ctx: Context, entity: EntityType, q: str) -> Any:
         if not f.searchable or not usable(ctx, entity, f):
             continue
         if f.is_secret:
-            keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
-            ids.extend(await _bidx_ids(ctx, entity, f, keys, q))
+            if may_search_secret(ctx, entity, f):
+                keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
+                ids.extend(await _bidx_ids(ctx, entity, f, keys, q))
         elif f.column and f.type in (FieldType.text, FieldType.long_text, FieldType.credit_code):
             part = _contains(_col(t, f.key), q, is_postgres(t._meta.db))
             clause = part if clause is None else clause | part

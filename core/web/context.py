@@ -39,8 +39,9 @@ async def current_context(connection: ASGIConnection[Any, Any, Any, Any]) -> Con
     header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token:
-        from core.ratelimit import hit
+        from core.ratelimit import check, hit
 
+        check("bad_token", client_ip(connection) or "-", BAD_TOKEN_LIMIT_PER_MINUTE)
         try:
             ctx = await authenticate(token.strip(), request_locale(connection),
                                      client_ip(connection), user_agent(connection))
@@ -57,8 +58,7 @@ async def current_context(connection: ASGIConnection[Any, Any, Any, Any]) -> Con
             raise Unauthenticated()  # the API changes state only with a bearer token: no CSRF
         ctx = await context_from_session(connection)
         if connection.url.path.startswith("/api/") and mfa_required(ctx) and \
-                not (connection.scope.get("state", {}).get("xindai_session") or {}).get(
-                    "mfa_passed"):
+                not connection.scope["state"].get("xindai_totp_enabled"):
             raise Unauthenticated()  # a role that must use two factors has not enrolled yet
     if not (connection.query_params.get("lang") or connection.headers.get("accept-language")):
         from dataclasses import replace

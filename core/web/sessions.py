@@ -126,7 +126,9 @@ async def context_from_session(connection: ASGIConnection[Any, Any, Any, Any],
     locale = request_locale(connection, connection.cookies.get("xd_lang") or tenant.locale)
     ctx = await user_context(tenant, user, locale, ip=client_ip(connection),
                              user_agent=user_agent(connection))
-    connection.scope.setdefault("state", {})["xindai_session"] = row
+    state = connection.scope.setdefault("state", {})
+    state["xindai_session"] = row
+    state["xindai_totp_enabled"] = bool(user["totp_enabled"])
     return ctx
 
 

@@ -223,3 +223,53 @@ async def test_a_policy_of_one_role_does_not_narrow_another_role(demo: Any) -> N
     assert seen["name"] == mine["name"] and "address" in seen
     assert (await records.get(await as_user(tenant, "finance"), "customer", mine["id"]))[
         "name"] != mine["name"]
+
+
+async def test_administrators_cannot_grant_more_than_they_hold(new_tenant: Any) -> None:
+    from core import admin
+    from core.identity import create_user
+
+    ctx = await new_tenant(records=False)
+    await admin.save_role(ctx, "hr", "人事", "HR", ["admin.users"], "all")
+    await create_user(ctx, "hr1", "人事专员", "汾河 公园 晨跑 26", ["hr"])
+    await create_user(ctx, "clerk", "职员", "汾河 公园 晨跑 27", ["loan_officer"])
+    hr = await as_user(ctx.tenant, "hr1")
+    users = {u["username"]: u for u in await admin.list_users(hr)}
+    for attempt in (
+        admin.update_user(hr, users["hr1"]["id"], roles=["tenant_admin"]),  # self
+        admin.update_user(hr, users["clerk"]["id"], roles=["tenant_admin"]),  # beyond own
+        admin.update_user(hr, users["admin"]["id"], active=False),  # someone stronger
+        create_user(hr, "mole", "内鬼", "汾河 公园 晨跑 28", ["tenant_admin"]),
+        admin.save_role(hr, "hr", "人事", "HR", ["*"], "all"),
+    ):
+        with pytest.raises(Forbidden):
+            await attempt
+    roles = {r["name"]: r for r in await admin.list_roles(ctx)}
+    assert roles["hr"]["permissions"] == ["admin.users"]
+    assert {u["username"]: u["roles"] for u in await admin.list_users(ctx)}["clerk"] == [
+        "loan_officer"]
+
+
+async def test_exact_search_on_secrets_needs_write_or_reveal_and_is_recorded(demo: Any
+                                                                              ) -> None:
+    from core.tables import AuthEvent
+    from core.tenancy import Context, tenant_scope
+
+    tenant, _ = demo
+    manager = await as_user(tenant, "manager")
+    mine = await customer_of(tenant, "officer")
+    mobile = await records.reveal_field(manager, "customer", mine["id"], "mobile")
+    finance = await as_user(tenant, "finance")  # reads mobiles masked, cannot reveal
+    with pytest.raises(records.XindaiError):
+        await records.list_records(finance, "customer", {"mobile": mobile})
+    assert mine["id"] not in {r["id"] for r in
+                              (await records.list_records(finance, "customer", q=mobile)).items}
+    officer = await as_user(tenant, "officer")  # enters mobiles (write): may look one up
+    found = await records.list_records(officer, "customer", {"mobile": mobile})
+    assert [r["id"] for r in found.items] == [mine["id"]]
+    async with tenant_scope(Context.system(tenant), write=False):
+        events = await AuthEvent.select(AuthEvent.detail).where(
+            AuthEvent.tenant_id == tenant.id, AuthEvent.kind == "secret_search",
+            AuthEvent.username == "officer").output(load_json=True).run()
+    assert {"entity": "customer", "field": "mobile", "matches": 1} in [e["detail"]
+                                                                       for e in events]

@@ -193,7 +193,11 @@ async def test_an_administrator_resets_a_lost_second_factor(new_tenant: Any) -> 
         await identity.start_totp_enrolment(admin)
     _, user = await identity.check_password_login(ctx.tenant.slug, "admin", "test-password-1")
     cookie = await start_session(admin, user, mfa_passed=True)
-    await identity.reset_totp(admin, user["id"])
+    with pytest.raises(Forbidden):  # not one's own: that is what a second factor prevents
+        await identity.reset_totp(admin, user["id"])
+    await identity.create_user(ctx, "admin2", "另一位管理员", "晋阳湖 南岸 2026",
+                               ["tenant_admin"])
+    await identity.reset_totp(await as_user(ctx.tenant, "admin2"), user["id"])
     assert await session_row(cookie) is None
     assert not (await identity.get_user(admin, user["id"]))["totp_enabled"]
     assert "mfa_reset" in await events(ctx.tenant, "admin")
@@ -253,3 +257,38 @@ async def test_the_platform_slug_is_reserved(kernel: Any) -> None:
     with pytest.raises(PackError) as info:
         await apply_pack(load_pack(SMALL_PACK), slug=kernel.settings.platform_tenant)
     assert "reserved" in str(info.value)
+
+
+async def test_parallel_guesses_all_count_towards_the_lockout(new_tenant: Any) -> None:
+    import asyncio
+
+    ctx = await new_tenant(records=False)
+
+    async def guess() -> str:
+        try:
+            await identity.check_password_login(ctx.tenant.slug, "admin", "wrong-password")
+        except Unauthenticated as exc:
+            return exc.code
+        return "ok"
+
+    await asyncio.gather(*(guess() for _ in range(8)))
+    with pytest.raises(Unauthenticated) as info:
+        await identity.check_password_login(ctx.tenant.slug, "admin", "test-password-1")
+    assert info.value.code == "account_locked"
+
+
+async def test_an_unenrolled_user_of_a_mfa_role_cannot_read_the_api_with_a_cookie(
+    client: Any, new_tenant: Any
+) -> None:
+    from core.tenancy import update_tenant
+    from core.web.sessions import COOKIE, start_session
+
+    ctx = await new_tenant(records=False)
+    tenant = await update_tenant(ctx.tenant, settings={"mfa_required_roles": ["tenant_admin"]})
+    _, user = await identity.check_password_login(tenant.slug, "admin", "test-password-1")
+    cookie = await start_session(await as_user(tenant, "admin"), user, mfa_passed=True)
+    client.cookies.set(COOKIE, cookie)
+    try:
+        assert (await client.get("/api/v1/customers")).status_code == 401
+    finally:
+        client.cookies.clear()
