@@ -10,6 +10,7 @@ import re
 import uuid
 from typing import Any
 
+from core import audit
 from core.access import POLICIES, SCOPES, require
 from core.errors import Conflict, Forbidden, NotFound, XindaiError
 from core.tables import FieldPolicy, OrgUnit, Role, User
@@ -54,6 +55,9 @@ async def create_org_unit(ctx: Context, code: str, name: str,
         await OrgUnit.insert(OrgUnit(id=unit_id, tenant_id=ctx.tenant_id, code=code, name=name,
                                      parent_id=parent["id"] if parent else None,
                                      path=path)).run()
+        await audit.append(ctx, "org_unit.create", "org_unit", unit_id,
+                           {"code": [None, code], "name": [None, name],
+                            "parent": [None, parent_code]})
     return await unit_by_code(ctx, code)
 
 
@@ -126,11 +130,17 @@ async def save_role(ctx: Context, name: str, label_zh: str, label_en: str,
                   "permissions": sorted(set(permissions)), "scope": scope}
         if exists and not covers(ctx, await role_permissions(ctx, [name])):
             raise Forbidden("grant_beyond_own")  # a role stronger than the actor stays as is
+        before = (await Role.select().where(Role.tenant_id == ctx.tenant_id,
+                                            Role.name == name).output(load_json=True).run()
+                  or [{}])[0]
         if exists:
             await Role.update({getattr(Role, k): v for k, v in values.items()}).where(
                 Role.tenant_id == ctx.tenant_id, Role.name == name).run()
         else:
             await Role.insert(Role(tenant_id=ctx.tenant_id, name=name, **values)).run()
+        await audit.append(ctx, "role.save", "role", name,
+                           {k: [before.get(k), v] for k, v in values.items()
+                            if before.get(k) != v})
 
 
 async def ensure_builtin_roles(ctx: Context, plugins: set[str] | None = None) -> None:
@@ -181,6 +191,8 @@ async def set_field_policy(ctx: Context, role: str, entity: str, field: str,
             await FieldPolicy.insert(FieldPolicy(tenant_id=ctx.tenant_id, role=role,
                                                  entity=entity, field=field,
                                                  policy=policy)).run()
+        await audit.append(ctx, "field_policy.set", "role", role,
+                           {f"{entity}.{field}": [None, policy]})
 
 
 async def list_users(ctx: Context) -> list[dict[str, Any]]:
@@ -219,7 +231,11 @@ async def update_user(ctx: Context, user_id: Any, roles: list[str] | None = None
         async with tenant_scope(ctx):
             done = await User.update(values).where(User.tenant_id == ctx.tenant_id,
                                                    User.id == user_id).returning(User.id).run()
-        if not done:
-            raise NotFound()
+            if not done:
+                raise NotFound()
+            await audit.append(ctx, "user.update", "user", user_id,
+                               {c._meta.name: [None, str(v) if v is not None else None]
+                                for c, v in values.items()})
     if active is not None:
         await set_user_active(ctx, user_id, active)
+        await audit.append(ctx, "user.enable" if active else "user.disable", "user", user_id)

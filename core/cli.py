@@ -205,6 +205,28 @@ def tenant_disable(slug: str, plugin: str) -> None:
     _set_plugin(slug, plugin, False)
 
 
+@cli.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+@click.option("--tenant", "slug", required=True, help="Check this tenant's live chain.")
+def audit_verify(slug: str) -> None:
+    """Recompute every hash of a tenant's chain; name the first broken entry (exit 1)."""
+    k = get_kernel()
+    from core.audit import verify_tenant
+    from core.tenancy import Context, get_tenant
+
+    async def work() -> Any:
+        return await verify_tenant(Context.system(await get_tenant(slug)))
+
+    verdict = run(k, work)
+    click.echo(verdict.describe())
+    if not verdict.ok:
+        sys.exit(1)
+
+
 @cli.group("platform")
 def platform_group() -> None:
     """The platform operator of a SaaS installation."""

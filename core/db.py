@@ -144,6 +144,7 @@ async def enforce_row_level_security(engine: Engine, app_role: str | None) -> li
             )
             await fetch(engine, f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
             await fetch(engine, f"REVOKE INSERT, UPDATE, DELETE ON migration FROM {role}")
+            await fetch(engine, f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry FROM {role}")
     return tables
 
 
@@ -217,11 +218,13 @@ async def check_row_level_security(engine: Engine) -> None:
         )
 
 
-def raw_step(statement: str) -> Any:
-    """A migration step running `statement` as is, for `MigrationManager.add_raw`.
+def raw_step(statement: str | None = None, *, sqlite: str | None = None,
+             postgres: str | None = None) -> Any:
+    """A migration step running SQL as is, for `MigrationManager.add_raw`.
 
-    Used for what SQLite's ALTER TABLE cannot do through piccolo, e.g. composite unique
-    indexes (`CREATE UNIQUE INDEX IF NOT EXISTS ...` works on both engines).
+    Used for what piccolo cannot express: composite unique indexes (one `statement` that
+    works on both engines), or DDL whose syntax differs (`sqlite=` / `postgres=` variants,
+    e.g. triggers); the migration history stays the same on both engines.
     """
 
     async def step() -> None:
@@ -229,6 +232,8 @@ def raw_step(statement: str) -> Any:
 
         engine = engine_finder()
         assert engine is not None
-        await engine.run_ddl(statement)
+        sql = statement or (postgres if is_postgres(engine) else sqlite)
+        if sql:
+            await engine.run_ddl(sql)
 
     return step

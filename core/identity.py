@@ -109,6 +109,10 @@ async def create_user(
                     password_hash=password_hash, roles=roles, org_unit_id=org_unit_id,
                     email=email)
         await user.save().run()
+        from core import audit
+
+        await audit.append(ctx, "user.create", "user", user.id,
+                           {"username": [None, username], "roles": [None, roles]})
         return user.id
 
 
@@ -159,8 +163,17 @@ async def get_user(ctx: Context, user_id: Any) -> dict[str, Any]:
 
 async def record(ctx: Context, kind: str, user: dict[str, Any] | None = None,
                  username: str | None = None, **detail: Any) -> None:
-    """Append an auth event (sign-in, failure, lockout, reveal, ...)."""
+    """Append an auth event (sign-in, failure, lockout, reveal, ...) and its audit entry."""
+    from core import audit
+
     async with tenant_scope(ctx):
+        actor = ctx if ctx.username else Context(
+            tenant=ctx.tenant, user_id=str(user["id"]) if user else None,
+            username=(user["username"] if user else username), roles=ctx.roles,
+            ip=ctx.ip, user_agent=ctx.user_agent, access=ctx.access)
+        await audit.append(actor, kind, detail.get("entity"),
+                           detail.get("record") or (user["id"] if user else None),
+                           {k: v for k, v in detail.items() if k not in ("entity", "record")})
         await AuthEvent.insert(AuthEvent(
             tenant_id=ctx.tenant_id, user_id=user["id"] if user else None,
             username=(user["username"] if user else username or ctx.username or "")[:63],

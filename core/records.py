@@ -23,6 +23,7 @@ from typing import Any
 from piccolo.columns.combination import WhereRaw
 from piccolo.table import Table
 
+from core import audit
 from core.access import allows, field_policy, object_clause, require
 from core.crypto import TenantKeys, tenant_keys
 from core.customfields import custom_fields
@@ -328,6 +329,8 @@ async def create(ctx: Context, entity_name: str, data: Any,
         await t.insert(t(_ignore_missing=True, **row)).run()
         await _write_blind_indexes(ctx, entity, row_id, bidx)
         record = present(ctx, entity, row, _decode_row(entity, row, None))
+        await audit.append(ctx, "create", entity.name, row_id,
+                           await _audit_diff(ctx, entity, {}, values))
         await emit(ctx, f"{entity.name}.created", {"entity": entity.name, "id": str(row_id)})
         return record
 
@@ -363,6 +366,8 @@ async def update(
         if not written:
             raise Conflict("version_conflict")
         await _write_blind_indexes(ctx, entity, current["id"], bidx)
+        await audit.append(ctx, "update", entity.name, current["id"],
+                           await _audit_diff(ctx, entity, before, changed))
         row = {**current, **columns}
         await emit(ctx, f"{entity.name}.updated", {
             "entity": entity.name, "id": str(current["id"]), "fields": sorted(changed),
@@ -388,6 +393,7 @@ async def delete(ctx: Context, entity_name: str, record_id: Any) -> None:
         await BlindIndex.delete().where(
             BlindIndex.tenant_id == ctx.tenant_id, BlindIndex.record_id == current["id"]
         ).run()
+        await audit.append(ctx, "delete", entity.name, current["id"])
         await emit(ctx, f"{entity.name}.deleted", {"entity": entity.name, "id": str(current["id"])})
 
 
@@ -560,6 +566,24 @@ async def list_records(
         )
         items = [present(ctx, entity, r, _decode_row(entity, r, None)) for r in rows]
         return Page(items, total, page, per_page)
+
+
+async def _audit_diff(ctx: Context, entity: EntityType, before: dict[str, Any],
+                      after: dict[str, Any]) -> dict[str, list[Any]]:
+    """{field: [old, new]} for the audit log; secret values only as keyed hashes."""
+    from core.audit import secret_digest
+
+    diff: dict[str, list[Any]] = {}
+    for key in after:
+        f = entity.field(key)
+        if f is None:
+            continue
+        pair = [f.to_json(before.get(key)), f.to_json(after.get(key))]
+        if f.is_secret:
+            pair = [None if v is None else await secret_digest(ctx, entity.name, key, v)
+                    for v in pair]
+        diff[key] = pair
+    return diff
 
 
 def _uuid_or_none(value: Any) -> uuid.UUID | None:

@@ -207,7 +207,43 @@ class AuthEvent(TenantOwned, Table, tablename="auth_event"):
     created_at = Timestamptz(default=utcnow)
 
 
+
+
+class AuditEntry(TenantOwned, Table, tablename="audit_entry"):
+    """One link of a tenant's hash chain: who did what to which record, and the field diff.
+
+    Append-only: the app role may only INSERT and SELECT it, and triggers refuse UPDATE and
+    DELETE. `hash = SHA-256(prev_hash || canonical JSON of the entry)`.
+    """
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    seq = BigInt()
+    at = Timestamptz(default=utcnow)
+    user_id = Varchar(length=64, null=True, default=None)
+    username = Varchar(length=63, null=True, default=None)
+    roles = JSON(default=[])
+    ip = Varchar(length=64, null=True, default=None)
+    user_agent = Varchar(length=300, null=True, default=None)
+    request_id = Varchar(length=64, null=True, default=None)
+    action = Varchar(length=40)
+    entity = Varchar(length=63, null=True, default=None)
+    record_id = Varchar(length=64, null=True, default=None)
+    diff = JSON(default={})
+    prev_hash = Varchar(length=64)
+    hash = Varchar(length=64)
+    # unique ('tenant_id', 'seq'): index audit_entry_seq (see migrations)
+
+
+class AuditHead(TenantOwned, Table, tablename="audit_head"):
+    """The end of a tenant's chain; appends lock this row, so the chain never forks."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    seq = BigInt(default=0)
+    hash = Varchar(length=64)
+    # unique ('tenant_id'): index audit_head_tenant (see migrations)
+
+
 KERNEL_TABLES: list[type[Table]] = [
     Tenant, TenantKey, CustomField, BlindIndex, Role, User, ApiToken, OrgUnit, FieldPolicy,
-    WebSession, AuthEvent,
+    WebSession, AuthEvent, AuditEntry, AuditHead,
 ]

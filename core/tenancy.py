@@ -200,6 +200,10 @@ async def set_plugin_enabled(slug: str, plugin: str, enabled: bool) -> TenantInf
     ctx = Context.system(changed)
     async with tenant_scope(ctx):  # one transaction: a failing onboarding enables nothing
         await Tenant.update({Tenant.plugins: plugins}).where(Tenant.id == tenant.id).run()
+        from core import audit
+
+        await audit.append(ctx, "plugin.enable" if enabled else "plugin.disable", "plugin",
+                           plugin)
         if enabled:
             from core.admin import ensure_builtin_roles
 

@@ -49,7 +49,9 @@ def test_every_subcommand_has_help() -> None:
 def test_migrate_create_list_export_plugins(tmp_path: Path) -> None:
     first = run(["migrate"], tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "applied 8 migrations" in first.stdout and "crm:" in first.stdout
+    shipped = len([p for folder in ("core/migrations", "plugins/crm/migrations")
+                   for p in (ROOT / folder).glob("*_20*.py")])
+    assert f"applied {shipped} migrations" in first.stdout and "crm:" in first.stdout
     again = run(["migrate"], tmp_path)
     assert again.returncode == 0 and "applied 0 migrations" in again.stdout
     created = run(["tenant", "create", "--pack", str(SMALL_PACK)], tmp_path)
@@ -101,3 +103,19 @@ def test_broken_pack_fails_with_location(tmp_path: Path) -> None:
     assert "pack.yaml:" in result.stderr and "YAML" in result.stderr
     missing = run(["tenant", "export", "--tenant", "nobody", "--out", "o"], tmp_path)
     assert missing.returncode == 1 and "nobody" in missing.stderr
+
+
+def test_audit_verify_command(tmp_path: Path) -> None:
+    assert run(["migrate"], tmp_path).returncode == 0
+    assert run(["tenant", "create", "--pack", str(SMALL_PACK)], tmp_path).returncode == 0
+    ok = run(["audit", "verify", "--tenant", "small"], tmp_path)
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: ") and "chain intact" in ok.stdout
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "xindai.sqlite3")
+    db.execute("DROP TRIGGER audit_entry_no_update")
+    db.execute("UPDATE audit_entry SET action = 'forged' WHERE seq = 3")
+    db.commit()
+    db.close()
+    broken = run(["audit", "verify", "--tenant", "small"], tmp_path)
+    assert broken.returncode == 1 and "broken at entry 3: changed" in broken.stdout

@@ -1,0 +1,145 @@
+"""The tamper-evident audit log: one hash chain per tenant, appended in the writer's
+transaction.
+
+`hash = SHA-256(prev_hash || canonical JSON of the entry)`, the first `prev_hash` being 64
+zeros. Appends lock the tenant's chain head (`audit_head`), so concurrent writers queue and
+the chain never forks. Secret values never enter a diff in clear: they are replaced by a
+keyed hash (HMAC with the tenant's key), which shows that a value changed without showing it.
+The app role may only INSERT and SELECT entries; triggers refuse UPDATE and DELETE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from core.tables import AuditEntry, AuditHead
+from core.tenancy import Context, tenant_scope
+
+GENESIS = "0" * 64
+BATCH = 5000
+
+
+def canonical(entry: dict[str, Any]) -> bytes:
+    """The bytes that are hashed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode()
+
+
+def chain_hash(prev_hash: str, entry: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
+
+
+def hashed_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The part of a stored entry the hash covers (everything but its own hash)."""
+    at = row["at"]
+    if isinstance(at, datetime):
+        at = at.astimezone(UTC).isoformat()
+    return {
+        "tenant_id": str(row["tenant_id"]), "seq": int(row["seq"]), "at": at,
+        "user_id": row["user_id"], "username": row["username"], "roles": list(row["roles"]),
+        "ip": row["ip"], "user_agent": row["user_agent"], "request_id": row["request_id"],
+        "action": row["action"], "entity": row["entity"], "record_id": row["record_id"],
+        "diff": row["diff"], "prev_hash": row["prev_hash"],
+    }
+
+
+async def secret_digest(ctx: Context, entity: str, field: str, value: Any) -> str:
+    """A keyed hash standing in for a secret value in a diff."""
+    from core.crypto import tenant_keys
+    from core.kernel import kernel
+
+    keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
+    key = hashlib.sha256(b"audit|" + keys.keys[min(keys.keys)]).digest()
+    mac = hmac.new(key, f"{entity}|{field}|{value}".encode(), hashlib.sha256).hexdigest()
+    return f"hmac:{mac[:32]}"
+
+
+async def append(ctx: Context, action: str, entity: str | None = None,
+                 record_id: Any = None, diff: dict[str, Any] | None = None) -> int:
+    """Append one entry to ctx's tenant chain, in the current tenant transaction."""
+    async with tenant_scope(ctx):
+        query = AuditHead.select().where(AuditHead.tenant_id == ctx.tenant_id)
+        if AuditHead._meta.db.engine_type == "postgres":
+            query = query.lock_rows("UPDATE")
+        heads = await query.run()
+        if not heads:
+            await AuditHead.insert(AuditHead(tenant_id=ctx.tenant_id, seq=0,
+                                             hash=GENESIS)).run()
+            heads = await query.run()
+        head = heads[0]
+        entry = {
+            "tenant_id": str(ctx.tenant_id), "seq": head["seq"] + 1,
+            "at": datetime.now(UTC).isoformat(), "user_id": ctx.user_id,
+            "username": (ctx.username or "")[:63] or None, "roles": list(ctx.roles),
+            "ip": ctx.ip, "user_agent": (ctx.user_agent or "")[:300] or None,
+            "request_id": ctx.request_id, "action": action[:40], "entity": entity,
+            "record_id": None if record_id is None else str(record_id),
+            "diff": diff or {}, "prev_hash": head["hash"],
+        }
+        digest = chain_hash(head["hash"], entry)
+        await AuditEntry.insert(AuditEntry(
+            **{**entry, "at": datetime.fromisoformat(entry["at"]),
+               "tenant_id": ctx.tenant_id}, hash=digest)).run()
+        await AuditHead.update({AuditHead.seq: entry["seq"], AuditHead.hash: digest}).where(
+            AuditHead.tenant_id == ctx.tenant_id).run()
+        return entry["seq"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The result of checking a chain: ok, or the first entry (seq) that breaks it."""
+
+    ok: bool
+    checked: int
+    seq: int | None = None
+    problem: str = ""  # changed | removed | inserted_or_reordered | truncated
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"ok: {self.checked} entries, chain intact"
+        return f"broken at entry {self.seq}: {self.problem} ({self.checked} entries checked)"
+
+
+def check_chain(rows: Any, head: tuple[int, str] | None, start_hash: str = GENESIS,
+                start_seq: int = 1) -> Verdict:
+    """Check entries (in seq order) link and hash correctly and end at `head`."""
+    expected, prev, checked = start_seq, start_hash, 0
+    for row in rows:
+        checked += 1
+        if row["seq"] > expected:
+            return Verdict(False, checked, expected, "removed")
+        if row["seq"] < expected or row["prev_hash"] != prev:
+            return Verdict(False, checked, row["seq"], "inserted_or_reordered")
+        if chain_hash(prev, hashed_fields(row)) != row["hash"]:
+            return Verdict(False, checked, row["seq"], "changed")
+        prev, expected = row["hash"], expected + 1
+    if head is not None and (head[0] != expected - 1 or head[1] != prev):
+        return Verdict(False, checked, expected, "truncated")
+    return Verdict(True, checked)
+
+
+async def verify_tenant(ctx: Context) -> Verdict:
+    """Check the live chain of ctx's tenant, reading it in batches."""
+
+    async def rows() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        last = 0
+        while True:
+            batch = await AuditEntry.select().where(
+                AuditEntry.tenant_id == ctx.tenant_id, AuditEntry.seq > last
+            ).order_by(AuditEntry.seq).limit(BATCH).output(load_json=True).run()
+            out.extend(batch)
+            if len(batch) < BATCH:
+                return out
+            last = batch[-1]["seq"]
+
+    async with tenant_scope(ctx, write=False):
+        entries = await rows()
+        heads = await AuditHead.select().where(AuditHead.tenant_id == ctx.tenant_id).run()
+    head = (heads[0]["seq"], heads[0]["hash"]) if heads else (0, GENESIS)
+    return check_chain(entries, head)

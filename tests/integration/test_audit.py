@@ -1,0 +1,146 @@
+"""The audit chain: every write appended, secrets never in clear, append-only, and any
+tampering (change, delete, insert, reorder, truncate) found at exactly the entry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from core import audit, db, records
+from core.tables import AuditEntry
+from core.tenancy import tenant_scope
+
+NEW = {"kind": "individual", "name": "审计测试", "resident_id": "11010519491231002X",
+       "mobile": "13711112222", "region": "140105"}
+
+
+async def entries(ctx: Any) -> list[dict[str, Any]]:
+    async with tenant_scope(ctx, write=False):
+        return await AuditEntry.select().where(AuditEntry.tenant_id == ctx.tenant_id) \
+            .order_by(AuditEntry.seq).output(load_json=True).run()
+
+
+async def test_writes_are_chained_with_diffs_and_no_secret_in_clear(new_tenant: Any) -> None:
+    ctx = await new_tenant(records=False)
+    rec = await records.create(ctx, "customer", NEW)
+    await records.update(ctx, "customer", rec["id"], {"mobile": "13799998888", "name": "改名"})
+    await records.delete(ctx, "customer", rec["id"])
+    rows = await entries(ctx)
+    mine = [r for r in rows if r["record_id"] == rec["id"]]
+    assert [r["action"] for r in mine] == ["create", "update", "delete"]
+    assert mine[1]["diff"]["name"] == ["审计测试", "改名"]
+    old, new = mine[1]["diff"]["mobile"]
+    assert old.startswith("hmac:") and new.startswith("hmac:") and old != new
+    text = json.dumps(rows, default=str, ensure_ascii=False)
+    for secret in ("11010519491231002X", "13711112222", "13799998888"):
+        assert secret not in text
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    assert (await audit.verify_tenant(ctx)).ok
+
+
+async def test_concurrent_writers_never_fork_the_chain(new_tenant: Any) -> None:
+    ctx = await new_tenant(records=False)
+    await asyncio.gather(*(records.create(ctx, "customer", {
+        "kind": "company", "name": f"并发{i}", "credit_code": "91110000600037341L"})
+        for i in range(12)))
+    rows = await entries(ctx)
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    assert len({r["prev_hash"] for r in rows}) == len(rows)  # no two entries share a parent
+    verdict = await audit.verify_tenant(ctx)
+    assert verdict.ok and verdict.checked == len(rows)
+
+
+async def test_the_app_role_cannot_change_or_delete_entries(new_tenant: Any) -> None:
+    ctx = await new_tenant()
+    engine = AuditEntry._meta.db
+    for sql in ("UPDATE audit_entry SET action = 'x'", "DELETE FROM audit_entry"):
+        with pytest.raises(Exception) as info:
+            async with tenant_scope(ctx):
+                await db.fetch(engine, sql)
+        assert "append-only" in str(info.value) or "permission denied" in str(info.value)
+    assert (await audit.verify_tenant(ctx)).ok
+
+
+async def tamper(kernel: Any, pg_url: str | None, statements: list[str]) -> None:
+    """Run statements around the append-only guards, as an intruder with the owner's or
+    superuser's power would."""
+    if pg_url:
+        import asyncpg
+
+        conn = await asyncpg.connect(pg_url)
+        try:
+            await conn.execute("SET session_replication_role = replica")  # triggers off
+            for sql in statements:
+                await conn.execute(sql)
+        finally:
+            await conn.close()
+        return
+    engine = AuditEntry._meta.db
+    await engine.run_ddl("DROP TRIGGER audit_entry_no_update")
+    await engine.run_ddl("DROP TRIGGER audit_entry_no_delete")
+    try:
+        for sql in statements:
+            await engine.run_ddl(sql)
+    finally:
+        await engine.run_ddl("CREATE TRIGGER audit_entry_no_update BEFORE UPDATE ON audit_entry "
+                             "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+        await engine.run_ddl("CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry "
+                             "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+
+
+@pytest.mark.parametrize("kind,expected", [
+    ("change", (5, "changed")),
+    ("delete", (5, "removed")),
+    ("insert", (5, "inserted_or_reordered")),
+    ("reorder", (5, "inserted_or_reordered")),
+    ("truncate", (9, "truncated")),
+])
+async def test_tampering_is_found_at_exactly_that_entry(
+    request: pytest.FixtureRequest, kernel: Any, new_tenant: Any, kind: str,
+    expected: tuple[int, str],
+) -> None:
+    ctx = await new_tenant(records=False)
+    for i in range(12):
+        await audit.append(ctx, "probe", "probe", i, {"n": [None, i]})
+    t = f"tenant_id = '{ctx.tenant_id}'" if db.is_postgres(AuditEntry._meta.db) else \
+        f"tenant_id = '{ctx.tenant_id.hex}' OR tenant_id = '{ctx.tenant_id}'"
+    base = await entries(ctx)
+    first = base[0]["seq"]
+    at = first + 4  # the fifth entry of this tenant's chain
+    shift = 1_000_000
+    statements = {
+        "change": [f"UPDATE audit_entry SET diff = '{{\"n\": [null, 99]}}' WHERE ({t}) AND seq = {at}"],
+        "delete": [f"DELETE FROM audit_entry WHERE ({t}) AND seq = {at}"],
+        "insert": [f"UPDATE audit_entry SET seq = seq + {shift} WHERE ({t}) AND seq >= {at}",
+                   f"UPDATE audit_entry SET seq = seq - {shift} + 1 WHERE ({t}) "
+                   f"AND seq >= {shift}"],
+        "reorder": [f"UPDATE audit_entry SET seq = -1 WHERE ({t}) AND seq = {at}",
+                    f"UPDATE audit_entry SET seq = {at} WHERE ({t}) AND seq = {at + 1}",
+                    f"UPDATE audit_entry SET seq = {at + 1} WHERE ({t}) AND seq = -1"],
+        "truncate": [f"DELETE FROM audit_entry WHERE ({t}) AND seq > {first + 7}"],
+    }[kind]
+    if kind == "insert":  # make room, then put a forged entry at `at`
+        forged_id = uuid.uuid4()
+        statements = statements[:2] + [
+            f"INSERT INTO audit_entry (id, tenant_id, seq, at, user_id, username, roles, ip, "
+            f"user_agent, request_id, action, entity, record_id, diff, prev_hash, hash) "
+            f"SELECT '{forged_id if db.is_postgres(AuditEntry._meta.db) else forged_id.hex}', "
+            f"tenant_id, {at}, at, user_id, username, roles, ip, user_agent, request_id, "
+            f"'forged', entity, record_id, diff, prev_hash, hash FROM audit_entry "
+            f"WHERE ({t}) AND seq = {at - 1}"]
+    pg_url = None
+    if db.is_postgres(AuditEntry._meta.db):
+        pg_url = request.getfixturevalue("pg_database")["super"]
+    await tamper(kernel, pg_url, statements)
+    verdict = await audit.verify_tenant(ctx)
+    assert not verdict.ok
+    assert (verdict.seq, verdict.problem) == expected, verdict
+
+
+def test_check_chain_on_a_clean_and_an_empty_chain() -> None:
+    assert audit.check_chain([], (0, audit.GENESIS)).ok
+    assert not audit.check_chain([], (3, "f" * 64)).ok  # everything after 0 removed
