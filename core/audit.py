@@ -105,41 +105,58 @@ class Verdict:
         return f"broken at entry {self.seq}: {self.problem} ({self.checked} entries checked)"
 
 
+class ChainChecker:
+    """Checks entries fed in seq order, one at a time (so a million fit in little memory)."""
+
+    def __init__(self, start_hash: str = GENESIS, start_seq: int = 1) -> None:
+        self.expected, self.prev, self.checked = start_seq, start_hash, 0
+        self.broken: Verdict | None = None
+
+    def feed(self, row: dict[str, Any]) -> bool:
+        """Check one entry; False once the chain is broken (see `verdict`)."""
+        if self.broken:
+            return False
+        self.checked += 1
+        if row["seq"] > self.expected:
+            self.broken = Verdict(False, self.checked, self.expected, "removed")
+        elif row["seq"] < self.expected or row["prev_hash"] != self.prev:
+            self.broken = Verdict(False, self.checked, row["seq"], "inserted_or_reordered")
+        elif chain_hash(self.prev, hashed_fields(row)) != row["hash"]:
+            self.broken = Verdict(False, self.checked, row["seq"], "changed")
+        else:
+            self.prev, self.expected = row["hash"], self.expected + 1
+        return self.broken is None
+
+    def verdict(self, head: tuple[int, str] | None) -> Verdict:
+        """The result, given where the chain should end (None: wherever it ends)."""
+        if self.broken:
+            return self.broken
+        if head is not None and (head[0] != self.expected - 1 or head[1] != self.prev):
+            return Verdict(False, self.checked, self.expected, "truncated")
+        return Verdict(True, self.checked)
+
+
 def check_chain(rows: Any, head: tuple[int, str] | None, start_hash: str = GENESIS,
                 start_seq: int = 1) -> Verdict:
     """Check entries (in seq order) link and hash correctly and end at `head`."""
-    expected, prev, checked = start_seq, start_hash, 0
+    checker = ChainChecker(start_hash, start_seq)
     for row in rows:
-        checked += 1
-        if row["seq"] > expected:
-            return Verdict(False, checked, expected, "removed")
-        if row["seq"] < expected or row["prev_hash"] != prev:
-            return Verdict(False, checked, row["seq"], "inserted_or_reordered")
-        if chain_hash(prev, hashed_fields(row)) != row["hash"]:
-            return Verdict(False, checked, row["seq"], "changed")
-        prev, expected = row["hash"], expected + 1
-    if head is not None and (head[0] != expected - 1 or head[1] != prev):
-        return Verdict(False, checked, expected, "truncated")
-    return Verdict(True, checked)
+        if not checker.feed(row):
+            break
+    return checker.verdict(head)
 
 
 async def verify_tenant(ctx: Context) -> Verdict:
-    """Check the live chain of ctx's tenant, reading it in batches."""
-
-    async def rows() -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    """Check the live chain of ctx's tenant, streaming it in batches."""
+    checker = ChainChecker()
+    async with tenant_scope(ctx, write=False):
         last = 0
         while True:
             batch = await AuditEntry.select().where(
                 AuditEntry.tenant_id == ctx.tenant_id, AuditEntry.seq > last
             ).order_by(AuditEntry.seq).limit(BATCH).output(load_json=True).run()
-            out.extend(batch)
-            if len(batch) < BATCH:
-                return out
+            if not all(checker.feed(row) for row in batch) or len(batch) < BATCH:
+                break
             last = batch[-1]["seq"]
-
-    async with tenant_scope(ctx, write=False):
-        entries = await rows()
         heads = await AuditHead.select().where(AuditHead.tenant_id == ctx.tenant_id).run()
-    head = (heads[0]["seq"], heads[0]["hash"]) if heads else (0, GENESIS)
-    return check_chain(entries, head)
+    return checker.verdict((heads[0]["seq"], heads[0]["hash"]) if heads else (0, GENESIS))
