@@ -67,8 +67,8 @@ BUILTIN_ROLES: tuple[tuple[str, str, str, str], ...] = (
 KERNEL_GRANTS: dict[str, tuple[str, ...]] = {
     "tenant_admin": (ALL,),
     "loan_officer": ("tokens.manage",),
-    "general_manager": ("auth.events",),
-    "compliance": ("auth.events",),
+    "general_manager": ("auth.events", "audit.read"),
+    "compliance": ("auth.events", "audit.read", "audit.export"),
 }
 
 # Permissions of the kernel itself (plugins declare theirs through register_permissions).
@@ -80,6 +80,8 @@ KERNEL_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
     ("auth.events", "查看登录与访问记录", "View sign-in and access events"),
     ("tokens.manage", "管理自己的集成令牌", "Manage own integration tokens"),
     ("platform.tenants", "平台运营：管理所有租户", "Platform operator: manage all tenants"),
+    ("audit.read", "查看审计日志", "View the audit log"),
+    ("audit.export", "导出审计日志", "Export the audit log"),
 )
 NONE = Access()
 

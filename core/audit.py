@@ -111,16 +111,25 @@ class ChainChecker:
     def __init__(self, start_hash: str = GENESIS, start_seq: int = 1) -> None:
         self.expected, self.prev, self.checked = start_seq, start_hash, 0
         self.broken: Verdict | None = None
+        self.ahead = False  # saw an entry before its place: removed, or reordered?
 
     def feed(self, row: dict[str, Any]) -> bool:
-        """Check one entry; False once the chain is broken (see `verdict`)."""
+        """Check one entry; False once the chain is broken (see `verdict`).
+
+        Entry numbers are positions in the chain: the verdict names the first position
+        whose entry was changed, removed, inserted or moved.
+        """
         if self.broken:
+            return False
+        if self.ahead:  # the entry after a gap tells a move from a removal
+            problem = "inserted_or_reordered" if row["seq"] == self.expected else "removed"
+            self.broken = Verdict(False, self.checked, self.expected, problem)
             return False
         self.checked += 1
         if row["seq"] > self.expected:
-            self.broken = Verdict(False, self.checked, self.expected, "removed")
+            self.ahead = True
         elif row["seq"] < self.expected or row["prev_hash"] != self.prev:
-            self.broken = Verdict(False, self.checked, row["seq"], "inserted_or_reordered")
+            self.broken = Verdict(False, self.checked, self.expected, "inserted_or_reordered")
         elif chain_hash(self.prev, hashed_fields(row)) != row["hash"]:
             self.broken = Verdict(False, self.checked, row["seq"], "changed")
         else:
@@ -129,6 +138,8 @@ class ChainChecker:
 
     def verdict(self, head: tuple[int, str] | None) -> Verdict:
         """The result, given where the chain should end (None: wherever it ends)."""
+        if self.ahead and not self.broken:
+            self.broken = Verdict(False, self.checked, self.expected, "removed")
         if self.broken:
             return self.broken
         if head is not None and (head[0] != self.expected - 1 or head[1] != self.prev):

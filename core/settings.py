@@ -48,6 +48,7 @@ class Settings:
     db_pool_size: int = 10
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     platform_tenant: str = "platform"  # its users with platform.tenants manage all tenants
+    audit_key_file: Path = Path("")  # Ed25519 key signing audit checkpoints; default data_dir
 
     @property
     def is_sqlite(self) -> bool:
@@ -197,4 +198,6 @@ def _complete(s: Settings) -> Settings:
         )
     if s.key_file == Path(""):
         s = replace(s, key_file=s.data_dir / "master.key")
+    if s.audit_key_file == Path(""):
+        s = replace(s, audit_key_file=s.data_dir / "audit-signing.key")
     return s

@@ -234,6 +234,18 @@ class AuditEntry(TenantOwned, Table, tablename="audit_entry"):
     # unique ('tenant_id', 'seq'): index audit_entry_seq (see migrations)
 
 
+class AuditCheckpoint(TenantOwned, Table, tablename="audit_checkpoint"):
+    """A signed statement of the chain head: seq and hash at a moment, Ed25519-signed with a
+    key kept outside the database, so a rewritten chain cannot match it."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    seq = BigInt()
+    hash = Varchar(length=64)
+    at = Timestamptz(default=utcnow)
+    key_id = Varchar(length=32)
+    signature = Text()
+
+
 class AuditHead(TenantOwned, Table, tablename="audit_head"):
     """The end of a tenant's chain; appends lock this row, so the chain never forks."""
 
@@ -245,5 +257,5 @@ class AuditHead(TenantOwned, Table, tablename="audit_head"):
 
 KERNEL_TABLES: list[type[Table]] = [
     Tenant, TenantKey, CustomField, BlindIndex, Role, User, ApiToken, OrgUnit, FieldPolicy,
-    WebSession, AuthEvent, AuditEntry, AuditHead,
+    WebSession, AuthEvent, AuditEntry, AuditHead, AuditCheckpoint,
 ]

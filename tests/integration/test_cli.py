@@ -119,3 +119,28 @@ def test_audit_verify_command(tmp_path: Path) -> None:
     db.close()
     broken = run(["audit", "verify", "--tenant", "small"], tmp_path)
     assert broken.returncode == 1 and "broken at entry 3: changed" in broken.stdout
+
+
+def test_audit_export_and_standalone_verify(tmp_path: Path) -> None:
+    assert run(["migrate"], tmp_path).returncode == 0
+    assert run(["tenant", "create", "--pack", str(SMALL_PACK)], tmp_path).returncode == 0
+    made = run(["audit", "export", "--tenant", "small", "--out", "audit.zip"], tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert oct((tmp_path / "audit.zip").stat().st_mode & 0o777) == "0o600"
+    elsewhere = tmp_path / "auditor"  # another machine: no database, no settings
+    elsewhere.mkdir()
+    ok = run(["audit", "verify", str(tmp_path / "audit.zip")], elsewhere)
+    assert ok.returncode == 0 and "chain intact" in ok.stdout
+    assert not (elsewhere / "xindai.sqlite3").exists()
+    import zipfile
+
+    src = zipfile.ZipFile(tmp_path / "audit.zip")
+    with zipfile.ZipFile(tmp_path / "forged.zip", "w") as dst:
+        for name in src.namelist():
+            body = src.read(name)
+            if name == "entries.jsonl":
+                body = body.replace(b'"action": "create"', b'"action": "nothing"', 1)
+                assert b'nothing' in body
+            dst.writestr(name, body)
+    bad = run(["audit", "verify", str(tmp_path / "forged.zip")], elsewhere)
+    assert bad.returncode == 1 and "broken at entry" in bad.stdout and "changed" in bad.stdout
