@@ -158,10 +158,17 @@ def check_chain(rows: Any, head: tuple[int, str] | None, start_hash: str = GENES
 
 
 async def verify_tenant(ctx: Context) -> Verdict:
-    """Check the live chain of ctx's tenant, streaming it in batches."""
-    checker = ChainChecker()
+    """Check the live chain of ctx's tenant, streaming it in batches, from its base (the
+    signed checkpoint it was pruned to, or the beginning)."""
     async with tenant_scope(ctx, write=False):
-        last = 0
+        heads = await AuditHead.select().where(AuditHead.tenant_id == ctx.tenant_id).run()
+        base_seq, base_hash = (heads[0]["base_seq"], heads[0]["base_hash"]) if heads \
+            else (0, GENESIS)
+        if base_seq and not await _base_is_signed(ctx, base_seq, base_hash):
+            return Verdict(False, 0, base_seq, "unsigned_base")
+    checker = ChainChecker(base_hash, base_seq + 1)
+    async with tenant_scope(ctx, write=False):
+        last = base_seq
         while True:
             batch = await AuditEntry.select().where(
                 AuditEntry.tenant_id == ctx.tenant_id, AuditEntry.seq > last
@@ -171,3 +178,25 @@ async def verify_tenant(ctx: Context) -> Verdict:
             last = batch[-1]["seq"]
         heads = await AuditHead.select().where(AuditHead.tenant_id == ctx.tenant_id).run()
     return checker.verdict((heads[0]["seq"], heads[0]["hash"]) if heads else (0, GENESIS))
+
+
+async def _base_is_signed(ctx: Context, seq: int, head_hash: str) -> bool:
+    """Is the pruned chain's base a checkpoint carrying a valid signature?"""
+    import base64
+
+    from core.audit_export import _signing_key, public_key_b64
+    from core.audit_verify import _public, checkpoint_message
+    from core.tables import AuditCheckpoint
+
+    rows = await AuditCheckpoint.select().where(
+        AuditCheckpoint.tenant_id == ctx.tenant_id, AuditCheckpoint.seq == seq,
+        AuditCheckpoint.hash == head_hash).run()
+    public = _public(public_key_b64(_signing_key()))
+    for row in rows:
+        try:
+            public.verify(base64.b64decode(row["signature"]), checkpoint_message(
+                str(ctx.tenant_id), seq, head_hash, row["at"].astimezone(UTC).isoformat()))
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not signed"
+            continue
+    return False

@@ -161,3 +161,69 @@ def _csv(entries: list[dict[str, Any]]) -> bytes:
                          e["ip"] or "", e["action"], e["entity"] or "", e["record_id"] or "",
                          json.dumps(e["diff"], ensure_ascii=False), e["hash"]])
     return ("\ufeff" + out.getvalue()).encode()
+
+
+MIN_RETENTION_MONTHS = 6  # Cybersecurity Law art. 21
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months earlier (clamped to month end)."""
+    import calendar
+
+    year, month = divmod(moment.year * 12 + moment.month - 1 - months, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def retention_months(ctx: Context) -> int:
+    try:
+        wanted = int(ctx.tenant.settings.get("audit_retention_months", MIN_RETENTION_MONTHS))
+    except (TypeError, ValueError):
+        wanted = MIN_RETENTION_MONTHS
+    return max(wanted, MIN_RETENTION_MONTHS)
+
+
+async def prune(ctx: Context, now: datetime | None = None) -> int:
+    """Delete entries older than the tenant's retention (at least six months), but only up
+    to a signed checkpoint, which becomes the chain's verified base. Returns how many were
+    deleted. Needs the owner role on PostgreSQL (the app role may not delete)."""
+    from core.audit import append
+    from core.db import fetch, is_postgres
+
+    cutoff = months_before(now or datetime.now(UTC), retention_months(ctx))
+    engine = AuditEntry._meta.db
+    async with tenant_scope(ctx):
+        head = (await AuditHead.select().where(AuditHead.tenant_id == ctx.tenant_id).run())[0]
+        candidates = await AuditCheckpoint.select().where(
+            AuditCheckpoint.tenant_id == ctx.tenant_id, AuditCheckpoint.seq > head["base_seq"]
+        ).order_by(AuditCheckpoint.seq, ascending=False).run()
+        base = None
+        for cp in candidates:
+            entry = await AuditEntry.select(AuditEntry.at).where(
+                AuditEntry.tenant_id == ctx.tenant_id, AuditEntry.seq == cp["seq"]).run()
+            if entry and entry[0]["at"] < cutoff:
+                base = cp
+                break
+        if base is None:
+            return 0
+        count = await AuditEntry.count().where(AuditEntry.tenant_id == ctx.tenant_id,
+                                               AuditEntry.seq <= base["seq"]).run()
+        if is_postgres(engine):
+            await fetch(engine, "SELECT set_config('xindai.audit_prune', 'on', true)")
+        else:
+            await engine.run_ddl("DROP TRIGGER audit_entry_no_delete")
+        await AuditEntry.delete().where(AuditEntry.tenant_id == ctx.tenant_id,
+                                        AuditEntry.seq <= base["seq"]).run()
+        if is_postgres(engine):
+            await fetch(engine, "SELECT set_config('xindai.audit_prune', 'off', true)")
+        else:
+            await engine.run_ddl(
+                "CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry "
+                "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+        await AuditHead.update({AuditHead.base_seq: base["seq"],
+                                AuditHead.base_hash: base["hash"]}).where(
+            AuditHead.tenant_id == ctx.tenant_id).run()
+        await append(ctx, "audit.prune", "audit", None,
+                     {"deleted": [None, count], "base_seq": [None, base["seq"]],
+                      "cutoff": [None, cutoff.isoformat()]})
+    return count

@@ -270,6 +270,32 @@ def audit_export(slug: str, out: Path, since: str | None, until: str | None) -> 
     click.echo(f"已导出 / exported: {out}")
 
 
+@audit_group.command("prune")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+def audit_prune(slug: str) -> None:
+    """Delete entries past the tenant's retention (at least 6 months) up to a signed
+    checkpoint; on PostgreSQL runs as the owner role (XINDAI_MIGRATE_DATABASE_URL)."""
+    k = get_kernel()
+    from core import db
+    from core.audit_export import prune
+    from core.tenancy import Context, get_tenant
+
+    async def work() -> int:
+        owner_url = k.settings.migrate_database_url or k.settings.database_url
+        if owner_url == k.settings.database_url:
+            return await prune(Context.system(await get_tenant(slug)))
+        owner = db.make_engine(owner_url)
+        await db.open_engine(owner, 2)
+        db.bind(owner)
+        try:
+            return await prune(Context.system(await get_tenant(slug)))
+        finally:
+            db.bind(k.engine)
+            await db.close_engine(owner)
+
+    click.echo(f"已删除 / deleted {run(k, work)} entries")
+
+
 @audit_group.command("checkpoint")
 @click.option("--tenant", "slug", required=True, help="Tenant slug.")
 def audit_checkpoint(slug: str) -> None:

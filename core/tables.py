@@ -252,6 +252,8 @@ class AuditHead(TenantOwned, Table, tablename="audit_head"):
     id = UUID(primary_key=True, default=uuid.uuid4)
     seq = BigInt(default=0)
     hash = Varchar(length=64)
+    base_seq = BigInt(default=0)  # after pruning: the chain starts after this signed entry
+    base_hash = Varchar(length=64, default="0" * 64)
     # unique ('tenant_id'): index audit_head_tenant (see migrations)
 
 

@@ -134,3 +134,49 @@ async def test_checkpoints_are_signed_heads(new_tenant: Any, tmp_path: Path) -> 
     cps = zipfile.ZipFile(io.BytesIO(data)).read("checkpoints.jsonl").decode().splitlines()
     assert len(cps) >= 2
     assert check(tmp_path, data).ok
+
+
+async def test_pruning_keeps_six_months_and_a_verifiable_chain(
+    request: pytest.FixtureRequest, kernel: Any, new_tenant: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core import db
+    from core.audit_export import prune
+
+    ctx = await new_tenant(records=False)
+    for i in range(5):
+        await audit.append(ctx, "probe", "probe", i)
+    base = await checkpoint(ctx)
+    for i in range(3):
+        await audit.append(ctx, "later", "probe", i)
+    owner = None
+    if db.is_postgres(kernel.engine):  # pruning needs the owner role there
+        owner = db.make_engine(request.getfixturevalue("pg_database")["owner"])
+        await db.open_engine(owner, 1)
+        db.bind(owner)
+    try:
+        now = datetime.now(UTC)
+        assert await prune(ctx, now + timedelta(days=150)) == 0  # under six months: keep
+        deleted = await prune(ctx, now + timedelta(days=200))
+    finally:
+        if owner is not None:
+            db.bind(kernel.engine)
+            await db.close_engine(owner)
+    assert deleted == base["seq"]
+    verdict = await audit.verify_tenant(ctx)
+    assert verdict.ok and verdict.checked == 3 + 1  # the three later ones and the prune entry
+
+
+async def test_the_app_role_cannot_prune(pg: Any, new_pg_tenant: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.audit_export import prune
+
+    ctx = await new_pg_tenant(records=False)
+    await checkpoint(ctx)
+    await audit.append(ctx, "probe")
+    with pytest.raises(Exception) as info:
+        await prune(ctx, datetime.now(UTC) + timedelta(days=400))
+    assert "permission denied" in str(info.value)
+    assert (await audit.verify_tenant(ctx)).ok
