@@ -80,6 +80,7 @@ KERNEL_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
     ("auth.events", "查看登录与访问记录", "View sign-in and access events"),
     ("tokens.manage", "管理自己的集成令牌", "Manage own integration tokens"),
     ("platform.tenants", "平台运营：管理所有租户", "Platform operator: manage all tenants"),
+    ("admin.keys", "密钥管理（轮换、粉碎）", "Key management (rotate, shred)"),
     ("audit.read", "查看审计日志", "View the audit log"),
     ("audit.export", "导出审计日志", "Export the audit log"),
 )

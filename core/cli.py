@@ -311,6 +311,88 @@ def audit_checkpoint(slug: str) -> None:
     click.echo(f"checkpoint {cp['seq']} {cp['hash']} key {cp['key_id']}")
 
 
+@cli.group("keys")
+def keys_group() -> None:
+    """Encryption keys: rotate, re-encrypt, status, re-wrap, shred."""
+
+
+def _tenant_run(slug: str, work: Any) -> Any:
+    k = get_kernel()
+    from core.tenancy import Context, get_tenant
+
+    async def go() -> Any:
+        return await work(Context.system(await get_tenant(slug)))
+
+    return run(k, go)
+
+
+@keys_group.command("rotate")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+def keys_rotate(slug: str) -> None:
+    """New data key version (used by new writes at once), then re-encrypt old rows."""
+    from core import keys
+
+    async def work(ctx: Any) -> tuple[int, int]:
+        version = await keys.rotate(ctx)
+        with click.progressbar(length=1, label="re-encrypting") as bar:
+            changed = await keys.reencrypt(ctx)
+            bar.update(1)
+        return version, changed
+
+    version, changed = _tenant_run(slug, work)
+    click.echo(f"version {version}; re-encrypted {changed} rows")
+
+
+@keys_group.command("reencrypt")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+def keys_reencrypt(slug: str) -> None:
+    """Resume re-encryption after an interrupted rotation."""
+    from core import keys
+
+    click.echo(f"re-encrypted {_tenant_run(slug, keys.reencrypt)} rows")
+
+
+@keys_group.command("status")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+def keys_status(slug: str) -> None:
+    """Key versions and how many rows still use an older one."""
+    from core import keys
+
+    s = _tenant_run(slug, keys.status)
+    click.echo(f"versions {s.versions}, active {s.active}")
+    for entity, count in s.stale.items():
+        click.echo(f"  {entity}: {count} rows on older versions")
+    click.echo("done" if s.done else "re-encryption pending: xindai keys reencrypt")
+
+
+@keys_group.command("rewrap")
+@click.option("--new-key-file", required=True, type=click.Path(path_type=Path),
+              help="The new master key file (created 0600 if missing).")
+def keys_rewrap(new_key_file: Path) -> None:
+    """Re-wrap every tenant's data keys under a new master key; then point XINDAI_KEY_FILE
+    (or XINDAI_MASTER_KEY) at the new key and restart every process."""
+    from dataclasses import replace
+
+    from core import keys
+    from core.crypto import load_master_key
+
+    k = get_kernel()
+    new = load_master_key(replace(k.settings, master_key="", key_file=new_key_file))
+    count = run(k, lambda: keys.rewrap_all(k.master_key, new))
+    click.echo(f"re-wrapped {count} data keys; switch to {new_key_file} and restart")
+
+
+@keys_group.command("shred")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("--confirm", required=True, help="Repeat the tenant slug to confirm.")
+def keys_shred(slug: str, confirm: str) -> None:
+    """Delete a tenant's data keys: its secret data becomes unreadable for good."""
+    from core import keys
+
+    count = _tenant_run(slug, lambda ctx: keys.shred(ctx, confirm))
+    click.echo(f"deleted {count} data keys of {slug}")
+
+
 @cli.group("platform")
 def platform_group() -> None:
     """The platform operator of a SaaS installation."""

@@ -139,21 +139,29 @@ class TenantKeys:
         return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()
 
 
-_cache: dict[uuid.UUID, TenantKeys] = {}
+_cache: dict[uuid.UUID, tuple[float, TenantKeys]] = {}
+CACHE_SECONDS = 60  # other processes pick up a rotated key version within a minute
+
+
+def token_version(token: str) -> int:
+    """The data key version a ciphertext was made with (read from its header)."""
+    return _HEADER.unpack_from(base64.b64decode(token))[1]
 
 
 async def tenant_keys(master: bytes, tenant_id: uuid.UUID) -> TenantKeys:
-    """The tenant's keys (cached); must run inside the tenant's scope on PostgreSQL."""
+    """The tenant's keys (cached briefly); must run inside the tenant's scope on PostgreSQL."""
+    import time
+
     cached = _cache.get(tenant_id)
-    if cached is not None:
-        return cached
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     rows = await TenantKey.select().where(TenantKey.tenant_id == tenant_id).run()
     if not rows:
         raise DecryptionError(f"tenant {tenant_id} has no data key")
     keys = TenantKeys(tenant_id, {
         r["version"]: unwrap_data_key(master, tenant_id, r["version"], r["wrapped"]) for r in rows
     })
-    _cache[tenant_id] = keys
+    _cache[tenant_id] = (time.monotonic() + CACHE_SECONDS, keys)
     return keys
 
 

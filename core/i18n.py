@@ -214,6 +214,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "不能修改自己的角色、机构或状态，请联系其他管理员",
         "en": "you cannot change your own roles, unit or status; ask another administrator",
     },
+    "shred_confirm": {
+        "zh-CN": "请输入租户标识“{slug}”确认销毁密钥（数据将永久无法读取）",
+        "en": "type the tenant slug '{slug}' to confirm: the data becomes unreadable for good",
+    },
     "user_exists": {"zh-CN": "用户“{username}”已存在", "en": "user '{username}' already exists"},
     "bad_if_match": {
         "zh-CN": "If-Match 应为记录的版本号",

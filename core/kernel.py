@@ -162,12 +162,14 @@ async def check_master_key(k: Kernel) -> None:
     from core.tables import Tenant, TenantKey
     from core.tenancy import Context, get_tenant_by_id, tenant_scope
 
-    rows = await Tenant.select(Tenant.id).limit(1).run()
-    if not rows:
-        return
-    tenant = await get_tenant_by_id(rows[0]["id"])
-    async with tenant_scope(Context.system(tenant), write=False):
-        keys = await TenantKey.select().where(TenantKey.tenant_id == tenant.id).limit(1).run()
+    keys: list[dict[str, Any]] = []
+    for row in await Tenant.select(Tenant.id).limit(20).run():  # the first with a key
+        tenant = await get_tenant_by_id(row["id"])
+        async with tenant_scope(Context.system(tenant), write=False):
+            keys = await TenantKey.select().where(TenantKey.tenant_id == tenant.id) \
+                .limit(1).run()
+        if keys:
+            break
     if not keys:
         return
     try:

@@ -25,7 +25,7 @@ from piccolo.table import Table
 
 from core import audit
 from core.access import allows, field_policy, object_clause, require
-from core.crypto import TenantKeys, tenant_keys
+from core.crypto import TenantKeys, tenant_keys, token_version
 from core.customfields import custom_fields
 from core.db import is_postgres
 from core.errors import (
@@ -251,6 +251,10 @@ def _storage(
             custom.pop(key, None)
         else:
             custom[key] = f.to_json(value)
+    for key, token in list(sealed.items()):  # upgrade values left under an older key version
+        if token_version(token) < keys.active_version:
+            sealed[key] = keys.encrypt(entity.name, key, row_id,
+                                       keys.decrypt(entity.name, key, row_id, token))
     columns.update(custom=custom, sealed=sealed, masked=masked)
     return columns, bidx
 

@@ -58,8 +58,15 @@ async def test_lockout_after_five_failures_and_every_failure_recorded(new_tenant
     assert (await events(ctx.tenant, "nobody")) == ["login_failed"]
 
 
-async def test_api_login_is_rate_limited(client: Any, new_tenant: Any) -> None:
+async def test_api_login_is_rate_limited(client: Any, new_tenant: Any, monkeypatch: Any
+                                         ) -> None:
+    import core.ratelimit
+
     ctx = await new_tenant(records=False)
+    from types import SimpleNamespace
+
+    frozen = core.ratelimit.time.time()
+    monkeypatch.setattr(core.ratelimit, "time", SimpleNamespace(time=lambda: frozen))
     codes = []
     for _ in range(22):
         r = await client.post("/api/v1/auth/login", json={
