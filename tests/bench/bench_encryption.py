@@ -90,7 +90,7 @@ def aes_gcm_rate(seconds: float = 2.0) -> dict[str, float]:
             round(elapsed / pairs * 1e6, 2)}
 
 
-async def measure(settings_env: dict[str, str], n: int, chunk: int) -> dict[str, float]:
+async def measure(settings_env: dict[str, str], n: int, chunk: int) -> dict[str, float | str]:
     from core import kernel as K
     from core import records
     from core.customfields import add_custom_field
@@ -101,6 +101,7 @@ async def measure(settings_env: dict[str, str], n: int, chunk: int) -> dict[str,
     k = K.boot(load_settings(settings_env))
     await K.migrate(k)
     await K.start(k)
+    load_before = os.getloadavg()[0]
     try:
         ctxs = {}
         for kind in ("encrypted", "plain"):
@@ -133,13 +134,14 @@ async def measure(settings_env: dict[str, str], n: int, chunk: int) -> dict[str,
                 order = ("encrypted", "plain") if c % 2 == 0 else ("plain", "encrypted")
                 for kind in order:
                     await step(kind, lo, min(lo + chunk, n))
-        figures: dict[str, float] = {}
+        figures: dict[str, float | str] = {}
         for op in ("create", "read"):
             enc, plain = spent[f"{op}_encrypted"], spent[f"{op}_plain"]
             figures[f"{op}s_per_s_encrypted"] = round(n / enc, 1)
             figures[f"{op}s_per_s_plain"] = round(n / plain, 1)
             figures[f"{op}_overhead"] = round(enc / plain, 3)
         figures["seconds_total"] = round(sum(spent.values()), 1)
+        figures["load_1m"] = f"{load_before:.2f}->{os.getloadavg()[0]:.2f}"  # other work?
         return figures
     finally:
         await K.stop(k)
@@ -156,7 +158,7 @@ async def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
     parser.add_argument("--save", action="store_true")
     args = parser.parse_args()
-    results: dict[str, dict[str, float]] = {"aes_gcm_one_core": aes_gcm_rate()}
+    results: dict[str, dict[str, float | str]] = {"aes_gcm_one_core": aes_gcm_rate()}
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_sqlite:
             results["sqlite"] = await measure({"XINDAI_DATA_DIR": tmp}, args.n, args.chunk)

@@ -107,10 +107,12 @@ ADMIN_MENU: tuple[tuple[str, str, str, str], ...] = (
     ("admin_field_policies", N_("Field policies"), "/admin/field-policies", "admin.roles"),
     ("admin_org_units", N_("Organisation units"), "/admin/org-units", "admin.org_units"),
 )
+AUDIT_MENU = ("audit", N_("Audit log"), "/audit", "audit.read")
 
 
 def menu(ctx: Context, lang: str, path: str) -> list[MenuEntry]:
-    """Home, the plugins' entries the user may open, then the admin pages they may use."""
+    """Home, the plugins' entries the user may open, the audit log (audit.read), then the
+    admin pages they may use."""
     from core.kernel import kernel
 
     _ = gettext_for(lang)
@@ -120,6 +122,9 @@ def menu(ctx: Context, lang: str, path: str) -> list[MenuEntry]:
             continue
         label = item.label_en if lang == "en" else item.label_zh
         entries.append(MenuEntry(item.key, label, item.path, _under(path, item.path)))
+    key, label, target, permission = AUDIT_MENU
+    if ctx.access.can(permission):
+        entries.append(MenuEntry(key, _(label), target, _under(path, target)))
     for key, label, target, permission in ADMIN_MENU:
         if ctx.access.can(permission):
             entries.append(MenuEntry(key, _(label), target, _under(path, target)))
