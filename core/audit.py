@@ -102,6 +102,8 @@ class Verdict:
     def describe(self) -> str:
         if self.ok:
             return f"ok: {self.checked} entries, chain intact"
+        if self.seq is None:
+            return f"broken: {self.problem} ({self.checked} entries checked)"
         return f"broken at entry {self.seq}: {self.problem} ({self.checked} entries checked)"
 
 
@@ -177,7 +179,29 @@ async def verify_tenant(ctx: Context) -> Verdict:
                 break
             last = batch[-1]["seq"]
         heads = await AuditHead.select().where(AuditHead.tenant_id == ctx.tenant_id).run()
-    return checker.verdict((heads[0]["seq"], heads[0]["hash"]) if heads else (0, GENESIS))
+        verdict = checker.verdict((heads[0]["seq"], heads[0]["hash"]) if heads
+                                  else (0, GENESIS))
+        if verdict.ok:  # a chain rewritten with its head still contradicts signed checkpoints
+            verdict = await _against_checkpoints(ctx, base_seq, verdict)
+    return verdict
+
+
+async def _against_checkpoints(ctx: Context, base_seq: int, verdict: Verdict) -> Verdict:
+    from core.tables import AuditCheckpoint
+
+    checkpoints = await AuditCheckpoint.select().where(
+        AuditCheckpoint.tenant_id == ctx.tenant_id, AuditCheckpoint.seq > base_seq
+    ).order_by(AuditCheckpoint.seq).run()
+    for cp in checkpoints:
+        if not cp["seq"]:
+            continue
+        if not await _base_is_signed(ctx, cp["seq"], cp["hash"]):
+            return Verdict(False, verdict.checked, cp["seq"], "checkpoint signature invalid")
+        rows = await AuditEntry.select(AuditEntry.hash).where(
+            AuditEntry.tenant_id == ctx.tenant_id, AuditEntry.seq == cp["seq"]).run()
+        if not rows or rows[0]["hash"] != cp["hash"]:
+            return Verdict(False, verdict.checked, cp["seq"], "differs from its checkpoint")
+    return verdict
 
 
 async def _base_is_signed(ctx: Context, seq: int, head_hash: str) -> bool:

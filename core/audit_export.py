@@ -193,7 +193,10 @@ async def prune(ctx: Context, now: datetime | None = None) -> int:
     cutoff = months_before(now or datetime.now(UTC), retention_months(ctx))
     engine = AuditEntry._meta.db
     async with tenant_scope(ctx):
-        head = (await AuditHead.select().where(AuditHead.tenant_id == ctx.tenant_id).run())[0]
+        heads = await AuditHead.select().where(AuditHead.tenant_id == ctx.tenant_id).run()
+        if not heads:
+            return 0  # no chain yet
+        head = heads[0]
         candidates = await AuditCheckpoint.select().where(
             AuditCheckpoint.tenant_id == ctx.tenant_id, AuditCheckpoint.seq > head["base_seq"]
         ).order_by(AuditCheckpoint.seq, ascending=False).run()

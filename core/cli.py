@@ -44,6 +44,7 @@ def get_kernel() -> K.Kernel:
 
 def run(k: K.Kernel, work: Callable[[], Awaitable[T]]) -> T:
     """Run `work` with the database open; turn expected errors into one clear line."""
+    from core.crypto import DecryptionError
     from core.db import DatabaseError
     from core.packs import PackError
 
@@ -58,6 +59,9 @@ def run(k: K.Kernel, work: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except (PackError, DatabaseError) as exc:
         fail(str(exc))
+    except DecryptionError as exc:
+        fail(f"无法解密（密钥已销毁或主密钥不符） / cannot decrypt (keys shredded or wrong master "
+             f"key): {exc}")
     except XindaiError as exc:
         fail(f"{exc.message('zh-CN')} / {exc.message('en')}")
     except OSError as exc:

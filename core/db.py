@@ -145,6 +145,8 @@ async def enforce_row_level_security(engine: Engine, app_role: str | None) -> li
             await fetch(engine, f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
             await fetch(engine, f"REVOKE INSERT, UPDATE, DELETE ON migration FROM {role}")
             await fetch(engine, f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry FROM {role}")
+            await fetch(engine,
+                        f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_checkpoint FROM {role}")
     return tables
 
 

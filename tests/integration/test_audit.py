@@ -144,3 +144,37 @@ async def test_tampering_is_found_at_exactly_that_entry(
 def test_check_chain_on_a_clean_and_an_empty_chain() -> None:
     assert audit.check_chain([], (0, audit.GENESIS)).ok
     assert not audit.check_chain([], (3, "f" * 64)).ok  # everything after 0 removed
+
+
+async def test_a_chain_rewritten_with_its_head_still_fails_the_signed_checkpoint(
+    request: pytest.FixtureRequest, kernel: Any, new_tenant: Any
+) -> None:
+    """An intruder who recomputes every hash and the head is caught by a signed checkpoint."""
+    from core.audit_export import checkpoint
+
+    ctx = await new_tenant(records=False)
+    for i in range(4):
+        await audit.append(ctx, "probe", "probe", i)
+    cp = await checkpoint(ctx)
+    rows = await entries(ctx)
+    prev = audit.GENESIS
+    forged = []
+    for row in rows:  # rewrite the whole chain consistently, changing one action
+        fields = audit.hashed_fields(row)
+        if row["seq"] == 2:
+            fields["action"] = "rewritten"
+        fields["prev_hash"] = prev
+        digest = audit.chain_hash(prev, fields)
+        forged.append((row["seq"], fields["action"], prev, digest))
+        prev = digest
+    t = f"tenant_id = '{ctx.tenant_id}'" if db.is_postgres(AuditEntry._meta.db) else \
+        f"tenant_id = '{ctx.tenant_id.hex}' OR tenant_id = '{ctx.tenant_id}'"
+    statements = [f"UPDATE audit_entry SET action = '{a}', prev_hash = '{p}', hash = '{h}' "
+                  f"WHERE ({t}) AND seq = {s}" for s, a, p, h in forged]
+    statements.append(f"UPDATE audit_head SET hash = '{prev}' WHERE {t}")
+    pg_url = request.getfixturevalue("pg_database")["super"] if db.is_postgres(
+        AuditEntry._meta.db) else None
+    await tamper(kernel, pg_url, statements)
+    verdict = await audit.verify_tenant(ctx)
+    assert not verdict.ok and verdict.seq == cp["seq"]
+    assert verdict.problem == "differs from its checkpoint"
