@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import audit
 from core.access import require
 from core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from core.fields import FieldDef, FieldProblem, field_from_dict
@@ -54,6 +55,9 @@ async def add_custom_field(ctx: Context, entity: str, spec: dict[str, Any]) -> F
             }.items() if v is not None},
             position=f.position or len(current.fields),
         )).run()
+        await audit.append(ctx, "custom_field.add", entity, f.key,
+                           {"type": [None, str(f.type)], "required": [None, f.required],
+                            "sensitivity": [None, str(f.sensitivity)]})
     return f
 
 
@@ -67,3 +71,4 @@ async def remove_custom_field(ctx: Context, entity: str, key: str) -> None:
         ).returning(CustomField.id).run()
         if not deleted:
             raise NotFound()
+        await audit.append(ctx, "custom_field.remove", entity, key)

@@ -61,7 +61,15 @@ async def set_status(ctx: Context, slug: str, status: str) -> dict[str, Any]:
 
     if slug == kernel().settings.platform_tenant:
         raise Forbidden("forbidden_action", permission="platform.tenants")
-    return describe(await update_tenant(await get_tenant(slug), status=status))
+    from core import audit
+
+    tenant = await get_tenant(slug)
+    async with tenant_scope(Context.system(tenant)):  # recorded in the lender's own chain
+        await audit.append(Context(tenant=tenant, user_id=ctx.user_id,
+                                   username=f"platform:{ctx.username}", roles=ctx.roles,
+                                   ip=ctx.ip, access=ctx.access),
+                           "tenant.status", "tenant", slug, {"status": [tenant.status, status]})
+        return describe(await update_tenant(tenant, status=status))
 
 
 async def init_platform(slug: str) -> tuple[TenantInfo, str]:

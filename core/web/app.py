@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,8 +25,9 @@ from core.web.ui import SecurityHeaders, static_router, template_config, ui_rout
 
 
 class AccessLog:
-    """One log line per request: method, path, status, milliseconds. Never the query string,
-    which can hold ID numbers and mobiles (`?resident_id=...`)."""
+    """One log line per request: request id, method, path, status, milliseconds. Never the
+    query string, which can hold ID numbers and mobiles (`?resident_id=...`). The request id
+    (also sent back as `X-Request-ID`) is carried into every audit entry of the request."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -37,16 +39,20 @@ class AccessLog:
             return
         start = time.perf_counter()
         status = {"code": 500}
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
 
         async def remember(message: Any) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
         try:
             await self.app(scope, receive, remember)
         finally:
-            self.log.info("request", method=scope["method"], path=scope["path"],
+            self.log.info("request", request_id=request_id, method=scope["method"],
+                          path=scope["path"],
                           status=status["code"],
                           ms=round((time.perf_counter() - start) * 1000, 1))
 

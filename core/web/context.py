@@ -60,10 +60,11 @@ async def current_context(connection: ASGIConnection[Any, Any, Any, Any]) -> Con
         if connection.url.path.startswith("/api/") and mfa_required(ctx) and \
                 not connection.scope["state"].get("xindai_totp_enabled"):
             raise Unauthenticated()  # a role that must use two factors has not enrolled yet
-    if not (connection.query_params.get("lang") or connection.headers.get("accept-language")):
-        from dataclasses import replace
+    from dataclasses import replace
 
+    if not (connection.query_params.get("lang") or connection.headers.get("accept-language")):
         ctx = replace(ctx, locale=ctx.tenant.locale)
+    ctx = replace(ctx, request_id=connection.scope.get("state", {}).get("request_id"))
     connection.scope.setdefault("state", {})[_STATE_KEY] = ctx
     return ctx
 

@@ -178,3 +178,24 @@ async def test_a_chain_rewritten_with_its_head_still_fails_the_signed_checkpoint
     verdict = await audit.verify_tenant(ctx)
     assert not verdict.ok and verdict.seq == cp["seq"]
     assert verdict.problem == "differs from its checkpoint"
+
+
+async def test_http_writes_carry_the_request_id_and_custom_fields_are_audited(
+    client: Any, new_tenant: Any
+) -> None:
+    from tests.conftest import login
+
+    ctx = await new_tenant(records=False)
+    h = await login(client, ctx.tenant.slug)
+    r = await client.post("/api/v1/customers", headers=h, json=NEW)
+    assert r.status_code == 201
+    request_id = r.headers["x-request-id"]
+    r = await client.post("/api/v1/customers/fields", headers=h,
+                          json={"key": "hobby", "type": "text"})
+    assert r.status_code == 201
+    rows = await entries(ctx)
+    created = next(e for e in rows if e["action"] == "create" and e["entity"] == "customer")
+    assert created["request_id"] == request_id and created["username"] == "admin"
+    added = [e for e in rows if e["action"] == "custom_field.add"][-1]  # the pack added two
+    assert added["record_id"] == "hobby" and added["diff"]["type"] == [None, "text"]
+    assert (await audit.verify_tenant(ctx)).ok
