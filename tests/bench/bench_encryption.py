@@ -94,6 +94,7 @@ async def measure(settings_env: dict[str, str], n: int, chunk: int) -> dict[str,
     from core import kernel as K
     from core import records
     from core.customfields import add_custom_field
+    from core.db import fetch, is_postgres
     from core.packs import apply_pack, load_pack
     from core.settings import load_settings
     from core.tenancy import Context
@@ -141,6 +142,8 @@ async def measure(settings_env: dict[str, str], n: int, chunk: int) -> dict[str,
             figures[f"{op}s_per_s_plain"] = round(n / plain, 1)
             figures[f"{op}_overhead"] = round(enc / plain, 3)
         figures["seconds_total"] = round(sum(spent.values()), 1)
+        if is_postgres(k.engine):  # without autovacuum no statistics: plans may degrade with n
+            figures["autovacuum"] = (await fetch(k.engine, "SHOW autovacuum"))[0]["autovacuum"]
         figures["load_1m"] = f"{load_before:.2f}->{os.getloadavg()[0]:.2f}"  # other work?
         return figures
     finally:
