@@ -40,6 +40,12 @@ test: system-deps $(STAMP) $(ASSETS)
 system-deps:
 	@sh deploy/system-deps.sh
 
+## Print the benchmark figures (SQLite; add PG=postgresql://postgres@127.0.0.1/postgres).
+bench: $(STAMP)
+	$(BIN)/python tests/bench/bench_write_path.py $(if $(PG),--postgres $(PG))
+	$(BIN)/python tests/bench/bench_encryption.py --n 5000 $(if $(PG),--postgres $(PG))
+	$(BIN)/python tests/bench/bench_audit_verify.py $(if $(PG),--postgres $(PG))
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

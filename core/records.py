@@ -260,18 +260,22 @@ def _storage(
 
 
 async def _write_blind_indexes(
-    ctx: Context, entity: EntityType, row_id: uuid.UUID, changes: list[tuple[str, str | None]]
+    ctx: Context, entity: EntityType, row_id: uuid.UUID, changes: list[tuple[str, str | None]],
+    new_record: bool = False,
 ) -> None:
-    for field_key, digest in changes:
+    """Replace the blind-index rows of the changed fields: one DELETE (none for a new
+    record, which has no rows yet) and one multi-row INSERT, whatever the number of fields."""
+    if not changes:
+        return
+    if not new_record:
         await BlindIndex.delete().where(
-            BlindIndex.tenant_id == ctx.tenant_id, BlindIndex.entity == entity.name,
-            BlindIndex.field == field_key, BlindIndex.record_id == row_id,
+            BlindIndex.record_id == row_id, BlindIndex.tenant_id == ctx.tenant_id,
+            BlindIndex.field.is_in([key for key, _ in changes]),
         ).run()
-        if digest is not None:
-            await BlindIndex.insert(BlindIndex(
-                tenant_id=ctx.tenant_id, entity=entity.name, field=field_key,
-                digest=digest, record_id=row_id,
-            )).run()
+    rows = [BlindIndex(tenant_id=ctx.tenant_id, entity=entity.name, field=key, digest=digest,
+                       record_id=row_id) for key, digest in changes if digest is not None]
+    if rows:
+        await BlindIndex.insert(*rows).run()
 
 
 def _col(table: type[Table], name: str) -> Any:
@@ -331,7 +335,7 @@ async def create(ctx: Context, entity_name: str, data: Any,
         }
         t = entity.table
         await t.insert(t(_ignore_missing=True, **row)).run()
-        await _write_blind_indexes(ctx, entity, row_id, bidx)
+        await _write_blind_indexes(ctx, entity, row_id, bidx, new_record=True)
         record = present(ctx, entity, row, _decode_row(entity, row, None))
         await audit.append(ctx, "create", entity.name, row_id,
                            await _audit_diff(ctx, entity, {}, values))

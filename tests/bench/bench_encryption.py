@@ -30,6 +30,15 @@ How the two runs are kept identical except for encryption:
   (lists and plain `get` return the stored masked forms and never touch a ciphertext).
   The plain tenant takes the same path; it simply has nothing to decrypt.
 
+Run time: the default (100,000 per run, 200,000 creates and 200,000 reads per engine) takes
+well over 10 minutes on the 2-core machine: about 150-240 creates/s on SQLite, so about
+25 minutes there. Pass a smaller `--n` for a quick figure. The runs made when this file was
+written (2026-11-23, while other test suites shared the machine) were `--n 20000` (SQLite,
+7.7 min) and `--n 50000 --no-sqlite --postgres ...` (24 min). Both are below the default
+because creates get slower as the tables grow: with no planner statistics (the local
+server runs with `autovacuum = off`, printed as `autovacuum=off`), PostgreSQL's delete of
+the blind-index rows scans every row of the tenant's field.
+
 On PostgreSQL, URL must be an owner role that may create a database (e.g. the local
 `postgres` superuser); the benchmark creates roles and a scratch database as the tests do.
 Outside the pass/fail suite on purpose: timings are figures, not assertions.

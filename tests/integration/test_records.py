@@ -279,7 +279,7 @@ async def test_a_500_logs_no_personal_data(client: Any, new_tenant: Any, monkeyp
     ctx = await new_tenant(records=False)
     h = await login(client, ctx.tenant.slug)
 
-    async def broken(*args: Any) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(records, "_write_blind_indexes", broken)
