@@ -18,18 +18,21 @@ from core.errors import Forbidden
 from tests.conftest import as_user
 
 
-def rewrite(data: bytes, change: Any) -> bytes:
-    """A copy of the zip with entries.jsonl lines passed through `change`."""
+def rewrite_file(data: bytes, target: str, change: Any) -> bytes:
+    """A copy of the zip with the bytes of `target` passed through `change`."""
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as dst:
         for name in src.namelist():
             body = src.read(name)
-            if name == "entries.jsonl":
-                lines = body.decode().splitlines()
-                body = "".join(line + "\n" for line in change(lines)).encode()
-            dst.writestr(name, body)
+            dst.writestr(name, change(body) if name == target else body)
     return out.getvalue()
+
+
+def rewrite(data: bytes, change: Any) -> bytes:
+    """A copy of the zip with entries.jsonl lines passed through `change`."""
+    return rewrite_file(data, "entries.jsonl", lambda body: "".join(
+        line + "\n" for line in change(body.decode().splitlines())).encode())
 
 
 async def exported(new_tenant: Any, tmp_path: Path) -> tuple[bytes, list[dict[str, Any]]]:
@@ -105,15 +108,9 @@ async def test_signatures_are_checked(new_tenant: Any, tmp_path: Path) -> None:
     data, _ = await exported(new_tenant, tmp_path)
     other = public_key_b64(Ed25519PrivateKey.generate())
     assert check(tmp_path, data, pinned_public_key=other).problem.startswith("signed with")
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as dst:
-        for name in src.namelist():
-            body = src.read(name)
-            if name == "manifest.json":
-                body = body.replace(b'"count": ', b'"count": 1')
-            dst.writestr(name, body)
-    assert check(tmp_path, out.getvalue()).problem == "manifest signature invalid"
+    forged = rewrite_file(data, "manifest.json",
+                          lambda body: body.replace(b'"count": ', b'"count": 1'))
+    assert check(tmp_path, forged).problem == "manifest signature invalid"
 
 
 async def test_only_compliance_may_export(demo: Any) -> None:
