@@ -332,28 +332,48 @@ def _tenant_run(slug: str, work: Any) -> Any:
 
 @keys_group.command("rotate")
 @click.option("--tenant", "slug", required=True, help="Tenant slug.")
-def keys_rotate(slug: str) -> None:
-    """New data key version (used by new writes at once), then re-encrypt old rows."""
-    from core import keys
+@click.option("--wait/--no-wait", default=False,
+              help="Follow the background re-encryption with a progress bar.")
+def keys_rotate(slug: str, wait: bool) -> None:
+    """New data key version (used by new writes at once); old rows are re-encrypted by a
+    background job (workers, or the demo server)."""
+    from core import jobs, keys
+    from core.tenancy import tenant_scope
 
-    async def work(ctx: Any) -> tuple[int, int]:
-        version = await keys.rotate(ctx)
-        with click.progressbar(length=1, label="re-encrypting") as bar:
-            changed = await keys.reencrypt(ctx)
-            bar.update(1)
-        return version, changed
+    async def work(ctx: Any) -> tuple[int, Any]:
+        async with tenant_scope(ctx):
+            version = await keys.rotate(ctx)
+            job_id = await jobs.enqueue(ctx, "core.keys.reencrypt")
+        return version, job_id
 
-    version, changed = _tenant_run(slug, work)
-    click.echo(f"version {version}; re-encrypted {changed} rows")
+    version, job_id = _tenant_run(slug, work)
+    click.echo(f"version {version}; re-encryption job {job_id}")
+    if wait:
+        _watch(slug, job_id)
+    else:
+        click.echo(f"progress: xindai jobs watch --tenant {slug} {job_id}")
 
 
 @keys_group.command("reencrypt")
 @click.option("--tenant", "slug", required=True, help="Tenant slug.")
 def keys_reencrypt(slug: str) -> None:
-    """Resume re-encryption after an interrupted rotation."""
+    """Re-encrypt in this process, now (when no worker runs); safe to repeat."""
     from core import keys
 
-    click.echo(f"re-encrypted {_tenant_run(slug, keys.reencrypt)} rows")
+    async def work(ctx: Any) -> int:
+        before = await keys.status(ctx)
+        with click.progressbar(length=max(sum(before.stale.values()), 1),
+                               label="re-encrypting") as bar:
+            done = 0
+
+            def step(entity: str, changed: int) -> None:
+                nonlocal done
+                bar.update(max(changed - done, 0))
+                done = max(done, changed)
+
+            return await keys.reencrypt(ctx, progress=step)
+
+    click.echo(f"re-encrypted {_tenant_run(slug, work)} rows")
 
 
 @keys_group.command("status")
@@ -366,7 +386,21 @@ def keys_status(slug: str) -> None:
     click.echo(f"versions {s.versions}, active {s.active}")
     for entity, count in s.stale.items():
         click.echo(f"  {entity}: {count} rows on older versions")
-    click.echo("done" if s.done else "re-encryption pending: xindai keys reencrypt")
+    job = _tenant_run(slug, _last_reencrypt_job)
+    if job is not None:
+        click.echo(f"re-encryption job {job['id']}: {job['status']}, "
+                   f"{job['progress_done']}/{job['progress_total'] or '?'}"
+                   + (f" ({job['last_error'][:200]})" if job["last_error"] else ""))
+    click.echo("done" if s.done else "re-encryption pending: the job above, or "
+               "xindai keys reencrypt")
+
+
+async def _last_reencrypt_job(ctx: Any) -> dict[str, Any] | None:
+    from core import outbox
+
+    rows = [r for r in await outbox.recent(ctx, kind="job", limit=200)
+            if r["name"] == "core.keys.reencrypt"]
+    return rows[0] if rows else None
 
 
 @keys_group.command("rewrap")
@@ -435,30 +469,150 @@ def _serve(k: K.Kernel, host: str | None, port: int | None, jobs: bool | None) -
                 access_log=False)  # AccessLog logs requests without their query strings
 
 
+def _run_forever(k: K.Kernel, runtime: Any, banner: str) -> None:
+    """Start `runtime` with the database open and run until SIGTERM or Ctrl-C."""
+    import signal
+
+    async def main() -> None:
+        await K.start(k)
+        await runtime.start()
+        click.echo(banner)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runtime.stop()
+            await K.stop(k)
+
+    asyncio.run(main())
+
+
 @cli.command()
-@click.option("--threads", default=4, show_default=True, help="Worker threads.")
-def worker(threads: int) -> None:
-    """Run background job workers against the Redis broker (XINDAI_REDIS_URL)."""
+@click.option("--threads", default=4, show_default=True, help="Worker threads per process.")
+@click.option("--processes", default=1, show_default=True, help="Worker processes.")
+def worker(threads: int, processes: int) -> None:
+    """Run workers and the outbox relay against the Redis broker (XINDAI_REDIS_URL)."""
     k = get_kernel()
     if not k.settings.redis_url:
         fail("需要 XINDAI_REDIS_URL（嵌入模式下作业在 serve 进程内运行） / XINDAI_REDIS_URL is "
              "required (in embedded mode jobs run inside `serve`)", 2)
-    from core.jobs import start_worker
+    if processes > 1:
+        _supervise([sys.executable, "-m", "core.cli", "worker", "--threads", str(threads)],
+                   processes)
+        return
+    from core.jobs import Runtime
 
-    async def main() -> None:
-        await K.start(k)
-        w = start_worker(asyncio.get_running_loop(), threads)
-        click.echo(f"worker: {threads} threads, jobs: {', '.join(j.name for j in k.jobs) or '-'}")
-        try:
-            await asyncio.Event().wait()
-        finally:
-            w.stop()
-            await K.stop(k)
+    names = ", ".join(j.name for j in k.jobs) or "-"
+    _run_forever(k, Runtime(threads=threads, relay=True),
+                 f"worker {os.getpid()}: {threads} threads, jobs: {names}")
 
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+
+def _supervise(argv: list[str], n: int) -> None:
+    """Run n copies of a command; stop them all on SIGTERM/Ctrl-C; restart none (systemd
+    or the orchestrator restarts the supervisor)."""
+    import signal
+    import subprocess
+
+    children = [subprocess.Popen(argv) for _ in range(n)]
+
+    def stop(*_: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    codes = [child.wait() for child in children]
+    sys.exit(max(codes, key=abs))
+
+
+@cli.command()
+def scheduler() -> None:
+    """Fire periodic jobs (one leader at a time; start one on each server for failover)."""
+    k = get_kernel()
+    from core.jobs import Runtime
+
+    names = ", ".join(f"{p.name} ({p.cron})" for p in k.periodic_jobs) or "-"
+    _run_forever(k, Runtime(threads=0, relay=False, scheduler=True),
+                 f"scheduler {os.getpid()}: {names}")
+
+
+@cli.group("jobs")
+def jobs_group() -> None:
+    """Background jobs and events: list, retry dead ones, watch progress."""
+
+
+@jobs_group.command("list")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("--dead", is_flag=True, help="Only dead messages (retries exhausted).")
+def jobs_list(slug: str, dead: bool) -> None:
+    """The tenant's latest jobs and events, newest first."""
+    from core import outbox
+
+    rows = _tenant_run(slug, lambda ctx: outbox.recent(ctx, "dead" if dead else None))
+    for r in rows:
+        progress = (f" {r['progress_done']}/{r['progress_total']}"
+                    if r["progress_total"] else "")
+        click.echo(f"{r['id']}  {r['kind']:5}  {r['status']:8}  {r['name']}  "
+                   f"attempts {r['attempts']}{progress}"
+                   + (f"  {r['last_error'].splitlines()[-1][:120]}" if r["last_error"] else ""))
+
+
+@jobs_group.command("retry")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.argument("message_id", type=click.UUID)
+def jobs_retry(slug: str, message_id: Any) -> None:
+    """Send a dead job or event again."""
+    from core import outbox
+
+    if not _tenant_run(slug, lambda ctx: outbox.retry(ctx, message_id)):
+        fail("没有这条失败的消息 / no dead message with that id")
+    click.echo(f"retrying {message_id}")
+
+
+@jobs_group.command("watch")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.argument("message_id", type=click.UUID)
+def jobs_watch(slug: str, message_id: Any) -> None:
+    """Follow one job's progress until it finishes (exit 1 if it dies)."""
+    _watch(slug, message_id)
+
+
+def _watch(slug: str, message_id: Any) -> None:
+    from core import outbox
+    from core.tenancy import Context, get_tenant
+
+    async def follow() -> dict[str, Any] | None:
+        ctx = Context.system(await get_tenant(slug))
+        bar = None
+        shown = 0
+        while True:
+            row = await outbox.get(ctx, message_id)
+            if row is None:
+                return None
+            total = row["progress_total"] or 0
+            if bar is None and total:
+                bar = click.progressbar(length=total, label=row["name"])
+                bar.__enter__()
+            if bar is not None:
+                bar.update(max(row["progress_done"] - shown, 0))
+                shown = max(shown, row["progress_done"])
+            if row["status"] in ("done", "dead"):
+                if bar is not None:
+                    bar.__exit__(None, None, None)
+                return row
+            await asyncio.sleep(0.5)
+
+    row = run(get_kernel(), follow)
+    if row is None:
+        fail("没有这个作业 / no such job")
+    assert row is not None
+    click.echo(f"{row['name']}: {row['status']}")
+    if row["status"] == "dead":
+        fail(row["last_error"] or "dead")
 
 
 @cli.command()
@@ -518,3 +672,7 @@ def main() -> None:
         if not {"-h", "--help", "--version"} & set(sys.argv[1:]):
             fail(str(exc), 2)
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -51,13 +51,20 @@ class Subscription:
 
 @dataclass(frozen=True)
 class Job:
-    """A background job a plugin can enqueue; it runs inside one tenant's context."""
+    """A background job a plugin can enqueue; it runs inside one tenant's context.
+
+    A transactional job runs in one tenant transaction with its completion marker, so it
+    takes effect exactly once. A long job (`transactional=False`) commits its own chunks,
+    reports `core.outbox.progress`, and must be resumable: after a crash it runs again.
+    Its keyword arguments travel as JSON.
+    """
 
     name: str
     fn: Callable[..., Awaitable[Any] | Any]
     time_limit_s: int = 600
     max_retries: int = 5
     plugin: str = ""
+    transactional: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,20 @@
-"""Domain events: `emit` hands an event to the handlers of the plugins enabled for the tenant.
+"""Domain events: `emit` writes the event to the outbox in the writer's transaction.
 
-The kernel dispatches in-process, inside the writer's transaction, so a failing handler
-rolls the change back. The events issue moves delivery to an outbox and background jobs;
-the `emit` call sites stay the same.
+The event exists exactly when the change committed; the relay and workers deliver it to
+the subscriptions of the plugins enabled for the tenant (core.outbox), each handler once in
+effect. A subscription to "*" receives every event (the kernel's webhooks use it).
 """
 
 from __future__ import annotations
 
-import inspect
+import uuid
 from typing import Any
 
 from core.tenancy import Context
 
 
-async def emit(ctx: Context, event: str, payload: dict[str, Any]) -> int:
-    """Run every subscription to `event` of the plugins enabled for ctx's tenant.
+async def emit(ctx: Context, event: str, payload: dict[str, Any]) -> uuid.UUID:
+    """Record `event` for delivery after commit; returns its id (the webhook delivery id)."""
+    from core.outbox import EVENT, write
 
-    Returns how many handlers ran.
-    """
-    from core.kernel import kernel
-
-    ran = 0
-    for sub in kernel().subscriptions_for(ctx.tenant, event):
-        result = sub.handler(ctx, payload)
-        if inspect.isawaitable(result):
-            await result
-        ran += 1
-    return ran
+    return await write(ctx, EVENT, event, payload)

@@ -1,29 +1,33 @@
-"""Background jobs on dramatiq: Redis when `XINDAI_REDIS_URL` is set, in-process otherwise.
+"""Background work on dramatiq: Redis when `XINDAI_REDIS_URL` is set, in-process otherwise.
 
-A job message carries the tenant id explicitly (context variables do not cross into
-workers); the job runs inside that tenant's scope, with RLS in force, and only for tenants
-that enabled the job's plugin. Worker threads hand each job to the process's event loop,
-where the database pool lives, so the same code serves the embedded worker inside the web
-server and `xindai worker`.
+Jobs and events are outbox messages (core.outbox); the broker only carries "deliver message
+M of tenant T". One actor, `xindai.deliver`, runs every delivery: a message carries the
+tenant id explicitly (context variables do not cross into workers) and runs in that
+tenant's scope with RLS in force. Worker threads hand each delivery to the process's event
+loop, where the database pool lives, so the same code serves the embedded worker inside the
+web server and `xindai worker`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
+import json
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+from core import outbox
 from core.declarations import Job
 from core.errors import NotFound
-from core.tenancy import Context, get_tenant_by_id, tenant_scope
+from core.tenancy import Context
 
+ACTOR = "xindai.deliver"
+ACTOR_TIME_LIMIT_MS = 24 * 3600 * 1000  # handlers have their own limits (asyncio.wait_for)
 _loop: asyncio.AbstractEventLoop | None = None
-_actors: dict[str, dramatiq.Actor] = {}
 
 
 def setup_broker(redis_url: str, namespace: str = "xindai") -> dramatiq.Broker:
@@ -35,57 +39,54 @@ def setup_broker(redis_url: str, namespace: str = "xindai") -> dramatiq.Broker:
         broker = StubBroker()
         broker.emit_after("process_boot")
     dramatiq.set_broker(broker)
+    declare_actor()
     return broker
 
 
-def declare_actors(jobs: list[Job]) -> dict[str, dramatiq.Actor]:
-    """One dramatiq actor per registered job, on the current broker (reused if declared)."""
+def _deliver(tenant_id: str, message_id: str) -> str:
+    if _loop is None:
+        raise RuntimeError("no job loop: start a worker with start_worker()")
+    future = asyncio.run_coroutine_threadsafe(
+        outbox.deliver(uuid.UUID(tenant_id), uuid.UUID(message_id)), _loop)
+    return future.result()
+
+
+def declare_actor() -> dramatiq.Actor:
+    """The one actor on the current broker. Retries are the outbox's, not dramatiq's."""
     broker = dramatiq.get_broker()
-    _actors.clear()
-    for job in jobs:
-        if job.name in broker.actors:
-            _actors[job.name] = broker.get_actor(job.name)
-            continue
-        _actors[job.name] = dramatiq.actor(
-            _runner(job), actor_name=job.name, queue_name="default",
-            time_limit=job.time_limit_s * 1000, max_retries=job.max_retries,
-            min_backoff=1000, max_backoff=300_000,
-        )
-    return _actors
+    if ACTOR in broker.actors:
+        return broker.get_actor(ACTOR)
+    return dramatiq.actor(_deliver, actor_name=ACTOR, queue_name="default",
+                          time_limit=ACTOR_TIME_LIMIT_MS, max_retries=0)
 
 
-def _runner(job: Job) -> Any:
-    def run(tenant_id: str, **kwargs: Any) -> Any:
-        if _loop is None:
-            raise RuntimeError("no job loop: start a worker with start_worker()")
-        future = asyncio.run_coroutine_threadsafe(_run_job(job, tenant_id, kwargs), _loop)
-        return future.result(timeout=job.time_limit_s)
-
-    run.__name__ = job.name
-    return run
-
-
-async def _run_job(job: Job, tenant_id: str, kwargs: dict[str, Any]) -> Any:
-    tenant = await get_tenant_by_id(uuid.UUID(tenant_id))
-    if not tenant.enabled(job.plugin) or tenant.status != "active":
-        return None  # the plugin was disabled after the job was sent: the job no longer exists
-    ctx = Context.system(tenant)
-    async with tenant_scope(ctx):
-        result = job.fn(ctx, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+def send_batch(batch: list[tuple[str, str]]) -> int:
+    """Hand (tenant id, message id) pairs to the broker; returns how many went."""
+    actor = declare_actor()
+    sent = 0
+    for tenant_id, message_id in batch:
+        actor.send(tenant_id, message_id)
+        sent += 1
+    return sent
 
 
-def enqueue(ctx: Context, job_name: str, **kwargs: Any) -> str:
-    """Send a job for ctx's tenant; unknown jobs and jobs of disabled plugins do not exist."""
+def job_named(ctx: Context, name: str) -> Job:
+    """The registered job, if its plugin is enabled for ctx's tenant; else it does not exist."""
     from core.kernel import kernel
 
-    job = next((j for j in kernel().jobs if j.name == job_name), None)
-    if job is None or not ctx.tenant.enabled(job.plugin) or job_name not in _actors:
+    job = next((j for j in kernel().jobs if j.name == name), None)
+    if job is None or not ctx.tenant.enabled(job.plugin):
         raise NotFound()
-    message = _actors[job_name].send(str(ctx.tenant_id), **kwargs)
-    return message.message_id
+    return job
+
+
+async def enqueue(ctx: Context, job_name: str, **kwargs: Any) -> uuid.UUID:
+    """Queue a job for ctx's tenant, in ctx's transaction if one is open: the job exists
+    exactly when the caller's change committed. Returns the message id (for progress)."""
+    job = job_named(ctx, job_name)
+    json.dumps(kwargs)  # arguments travel as JSON: refuse others here, not in the worker
+    return await outbox.write(ctx, outbox.JOB, job.name, kwargs,
+                              max_attempts=job.max_retries + 1)
 
 
 def jobs_for(ctx: Context) -> list[Job]:
@@ -95,14 +96,52 @@ def jobs_for(ctx: Context) -> list[Job]:
 
 
 def start_worker(loop: asyncio.AbstractEventLoop, threads: int = 2) -> dramatiq.Worker:
-    """Start worker threads that run jobs on `loop` (the loop that owns the DB pool)."""
+    """Start worker threads that run deliveries on `loop` (the loop that owns the DB pool)."""
     global _loop
     _loop = loop
+    declare_actor()
     worker = dramatiq.Worker(dramatiq.get_broker(), worker_threads=threads, worker_timeout=100)
     worker.start()
     return worker
 
 
-def start_embedded_worker(k: Any) -> dramatiq.Worker:
-    """The in-process worker of `make demo`: jobs run on the web server's own loop."""
-    return start_worker(asyncio.get_running_loop())
+@dataclass
+class Runtime:
+    """Everything that makes the system act on its own, in one process: worker threads,
+    the outbox relay and (optionally) the scheduler. `make demo` runs all three inside the
+    web server; `xindai worker` runs the first two, `xindai scheduler` the third."""
+
+    threads: int = 2
+    relay: bool = True
+    scheduler: bool = False
+    worker: dramatiq.Worker | None = None
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        from core.kernel import kernel
+
+        settings = kernel().settings
+        self.stop_event.clear()
+        if self.threads:
+            self.worker = start_worker(asyncio.get_running_loop(), self.threads)
+        if self.relay:
+            self.tasks.append(asyncio.create_task(outbox.run_relay(
+                send_batch, settings.event_ack_seconds, settings.relay_poll_ms,
+                self.stop_event)))
+        if self.scheduler:
+            from core.scheduler import run_scheduler
+
+            self.tasks.append(asyncio.create_task(run_scheduler(self.stop_event)))
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        for task in self.tasks:
+            try:
+                await asyncio.wait_for(task, 5)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        self.tasks.clear()
+        if self.worker is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.worker.stop)
+            self.worker = None

@@ -20,7 +20,8 @@ from core.declarations import (
     RoleGrant,
     Subscription,
 )
-from core.plugins import Plugins
+from core.kernel_jobs import KERNEL_JOBS, KERNEL_PERIODIC_JOBS
+from core.plugins import PluginError, Plugins
 from core.registry import Registry
 from core.settings import Settings, load_settings
 from core.tenancy import TenantInfo
@@ -123,20 +124,33 @@ def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Ke
         permissions=[Permission(*p) for p in KERNEL_PERMISSIONS]
         + plugins.collect("register_permissions"),
         subscriptions=plugins.collect("register_event_handlers"),
-        jobs=plugins.collect("register_jobs"),
-        periodic_jobs=plugins.collect("register_periodic_jobs"),
+        jobs=[*KERNEL_JOBS, *plugins.collect("register_jobs")],
+        periodic_jobs=[*KERNEL_PERIODIC_JOBS, *plugins.collect("register_periodic_jobs")],
         menu_items=plugins.collect("register_menu_items"),
         pack_sections=plugins.collect("register_pack_sections"),
         role_grants=plugins.collect("register_role_grants"),
         plugin_settings=plugins.collect("register_settings"),
     )
+    check_periodic_jobs(k)
     db.bind(engine, k.apps())
-    from core.jobs import declare_actors, setup_broker
+    from core.jobs import setup_broker
 
-    setup_broker(settings.redis_url)
-    declare_actors(k.jobs)
+    setup_broker(settings.redis_url, settings.redis_namespace)
     _current = k
     return k
+
+
+def check_periodic_jobs(k: Kernel) -> None:
+    """A periodic job must name a registered job and carry a valid cron expression."""
+    from core.scheduler import validate_cron
+
+    names = {j.name for j in k.jobs}
+    for pj in k.periodic_jobs:
+        problem = validate_cron(pj.cron)
+        if problem or pj.job not in names:
+            raise PluginError(
+                f"插件 {pj.plugin} 的定时作业 {pj.name} 无效 / plugin {pj.plugin}: periodic job "
+                f"{pj.name} is invalid: {problem or f'no job named {pj.job}'}")
 
 
 def kernel() -> Kernel:

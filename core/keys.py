@@ -11,6 +11,7 @@ Blind indexes stay keyed by the first version, so searches work throughout.
 
 from __future__ import annotations
 
+import inspect
 import json
 import uuid
 from dataclasses import dataclass
@@ -126,7 +127,9 @@ async def _reencrypt_pass(ctx: Context, progress: Any) -> int:
                     ).returning(table.id).run()
                     changed += len(done)
             if progress:
-                progress(name, changed)
+                reported = progress(name, changed)
+                if inspect.isawaitable(reported):
+                    await reported
             if len(rows) < CHUNK:
                 break
             last = rows[-1]["id"]

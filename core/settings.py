@@ -49,6 +49,10 @@ class Settings:
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     platform_tenant: str = "platform"  # its users with platform.tenants manage all tenants
     audit_key_file: Path = Path("")  # Ed25519 key signing audit checkpoints; default data_dir
+    redis_namespace: str = "xindai"  # key prefix, so deployments can share one Redis
+    event_ack_seconds: int = 60  # an unfinished message is sent again after this
+    relay_poll_ms: int = 200  # how often the relay looks for due messages when idle
+    scheduler_tick_seconds: int = 15  # how often the scheduler leader checks periodic jobs
 
     @property
     def is_sqlite(self) -> bool:
@@ -180,6 +184,9 @@ def _complete(s: Settings) -> Settings:
         raise SettingsError("XINDAI_PORT", "应在 1–65535 之间", "must be between 1 and 65535")
     if s.db_pool_size < 1:
         raise SettingsError("XINDAI_DB_POOL_SIZE", "至少为 1", "must be at least 1")
+    for name in ("event_ack_seconds", "relay_poll_ms", "scheduler_tick_seconds"):
+        if getattr(s, name) < 1:
+            raise SettingsError(_env_name(name), "至少为 1", "must be at least 1")
     try:
         ZoneInfo(s.timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -257,7 +257,88 @@ class AuditHead(TenantOwned, Table, tablename="audit_head"):
     # unique ('tenant_id'): index audit_head_tenant (see migrations)
 
 
+class OutboxMessage(TenantOwned, Table, tablename="outbox_message"):
+    """A domain event or a job, written in the transaction of the change that caused it.
+
+    The outbox is the source of truth for background work: a relay sends due rows to the
+    broker and sends them again when no worker finished them in time; a message is done
+    when `finished_at` is set, dead (shown to tenant admins, retryable) when `dead_at` is.
+    """
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    kind = Varchar(length=10)  # event | job
+    name = Varchar(length=100)  # event type (customer.created) or job name
+    payload = JSON(default={})
+    created_at = Timestamptz(default=utcnow)
+    created_by = Varchar(length=64, null=True, default=None)
+    request_id = Varchar(length=64, null=True, default=None)
+    available_at = Timestamptz(default=utcnow)  # due for (re)sending from this moment
+    attempts = Integer(default=0)
+    max_attempts = Integer(default=8)
+    sent_at = Timestamptz(null=True, default=None)
+    started_at = Timestamptz(null=True, default=None)
+    finished_at = Timestamptz(null=True, default=None)
+    dead_at = Timestamptz(null=True, default=None)
+    last_error = Text(null=True, default=None)
+    progress_done = BigInt(default=0)
+    progress_total = BigInt(null=True, default=None)
+    progress_note = Varchar(length=200, null=True, default=None)
+    # index outbox_message_due (tenant_id, available_at) of unfinished rows (see migrations)
+
+
+class ProcessedMessage(TenantOwned, Table, tablename="processed_message"):
+    """One handler's completion of one message, committed with the handler's own writes:
+    a message delivered twice finds its row and is not handled again."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    message_id = UUID()
+    handler = Varchar(length=150)
+    processed_at = Timestamptz(default=utcnow)
+    # unique ('tenant_id', 'message_id', 'handler'): index processed_message_once
+
+
+class ScheduleState(TenantOwned, Table, tablename="schedule_state"):
+    """The last period a periodic job was fired for, per tenant: the scheduler fires a period
+    once (compare-and-set in one transaction with the outbox insert) and catches up after
+    downtime."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    job = Varchar(length=100)
+    last_fired_for = Timestamptz()
+    fired_at = Timestamptz(default=utcnow)
+    # unique ('tenant_id', 'job'): index schedule_state_job
+
+
+class Webhook(TenantOwned, Table, tablename="webhook"):
+    """A tenant's subscription of a URL to event types; the signing secret is sealed."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    url = Varchar(length=500)
+    events = JSON(default=[])  # event types, or ["*"]
+    secret = Text()  # AES-256-GCM ciphertext of the HMAC secret
+    active = Boolean(default=True)
+    description = Varchar(length=200, default="")
+    created_at = Timestamptz(default=utcnow)
+    created_by = Varchar(length=64, null=True, default=None)
+
+
+class WebhookDelivery(TenantOwned, Table, tablename="webhook_delivery"):
+    """One attempt to deliver one event to one webhook: the integrator's delivery log."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    webhook_id = UUID()
+    message_id = UUID()
+    event = Varchar(length=100)
+    attempt = Integer(default=1)
+    status_code = Integer(null=True, default=None)
+    duration_ms = Integer(default=0)
+    error = Varchar(length=500, null=True, default=None)
+    delivered = Boolean(default=False)
+    at = Timestamptz(default=utcnow)
+
+
 KERNEL_TABLES: list[type[Table]] = [
     Tenant, TenantKey, CustomField, BlindIndex, Role, User, ApiToken, OrgUnit, FieldPolicy,
-    WebSession, AuthEvent, AuditEntry, AuditHead, AuditCheckpoint,
+    WebSession, AuthEvent, AuditEntry, AuditHead, AuditCheckpoint, OutboxMessage,
+    ProcessedMessage, ScheduleState, Webhook, WebhookDelivery,
 ]

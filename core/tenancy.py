@@ -28,6 +28,9 @@ from core.tables import Tenant
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 
 
+KERNEL = "core"  # the owner name of contributions the kernel makes itself (jobs, handlers)
+
+
 @dataclass(frozen=True)
 class TenantInfo:
     """What the kernel knows of a tenant while serving it."""
@@ -43,7 +46,8 @@ class TenantInfo:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def enabled(self, plugin: str) -> bool:
-        return plugin in self.plugins
+        """The kernel's own contributions (plugin "core") exist for every tenant."""
+        return plugin == KERNEL or plugin in self.plugins
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TenantInfo:

@@ -80,7 +80,8 @@ def plugin_routers(k: K.Kernel) -> list[Any]:
 
 def create_app(k: K.Kernel | None = None, run_jobs: bool = False,
                open_db: bool = True) -> Litestar:
-    """Build the ASGI app; `run_jobs` starts the in-process worker (embedded mode).
+    """Build the ASGI app; `run_jobs` starts workers, relay and scheduler in-process
+    (embedded mode).
 
     `open_db=False` leaves the connection pool to the caller (tests share one kernel).
     """
@@ -90,16 +91,17 @@ def create_app(k: K.Kernel | None = None, run_jobs: bool = False,
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if open_db:
             await K.start(k)
-        worker = None
-        if run_jobs:
-            from core.jobs import start_embedded_worker
+        runtime = None
+        if run_jobs:  # embedded mode: workers, relay and scheduler in this process
+            from core.jobs import Runtime
 
-            worker = start_embedded_worker(k)
+            runtime = Runtime(threads=2, relay=True, scheduler=True)
+            await runtime.start()
         try:
             yield
         finally:
-            if worker is not None:
-                worker.stop()
+            if runtime is not None:
+                await runtime.stop()
             if open_db:
                 await K.stop(k)
 
