@@ -39,8 +39,10 @@ async def checkpoint_job(ctx: Context) -> dict[str, Any] | None:
     from core.tables import AuditCheckpoint, AuditHead
 
     async with tenant_scope(ctx, write=False):
-        heads = await AuditHead.select(AuditHead.seq).run()
-        last = await AuditCheckpoint.select(AuditCheckpoint.seq).order_by(
+        heads = await AuditHead.select(AuditHead.seq).where(
+            AuditHead.tenant_id == ctx.tenant_id).run()
+        last = await AuditCheckpoint.select(AuditCheckpoint.seq).where(
+            AuditCheckpoint.tenant_id == ctx.tenant_id).order_by(
             AuditCheckpoint.seq, ascending=False).limit(1).run()
     if not heads or (last and last[0]["seq"] >= heads[0]["seq"]):
         return None  # nothing appended since the last signed checkpoint
@@ -53,12 +55,15 @@ async def cleanup_job(ctx: Context) -> int:
     cutoff = datetime.now(UTC) - timedelta(days=OUTBOX_KEEP_DAYS)
     async with tenant_scope(ctx):
         old = await OutboxMessage.select(OutboxMessage.id).where(
-            OutboxMessage.finished_at.is_not_null(), OutboxMessage.finished_at < cutoff).run()
+            OutboxMessage.tenant_id == ctx.tenant_id, OutboxMessage.finished_at.is_not_null(),
+            OutboxMessage.finished_at < cutoff).run()
         ids = [r["id"] for r in old]
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            await ProcessedMessage.delete().where(ProcessedMessage.message_id.is_in(chunk)).run()
-            await OutboxMessage.delete().where(OutboxMessage.id.is_in(chunk)).run()
+            await ProcessedMessage.delete().where(ProcessedMessage.tenant_id == ctx.tenant_id,
+                                                  ProcessedMessage.message_id.is_in(chunk)).run()
+            await OutboxMessage.delete().where(OutboxMessage.tenant_id == ctx.tenant_id,
+                                               OutboxMessage.id.is_in(chunk)).run()
     return len(ids)
 
 

@@ -274,7 +274,7 @@ async def relay_tenant(tenant: TenantInfo, send: Sender, ack_seconds: int,
         for due, ids in groups.items():
             await OutboxMessage.update({OutboxMessage.sent_at: now,
                                         OutboxMessage.available_at: due}).where(
-                OutboxMessage.id.is_in(ids)).run()
+                OutboxMessage.id.is_in(ids), OutboxMessage.tenant_id == tenant.id).run()
     batch = [(str(tenant.id), str(r["id"])) for r in rows]
     try:
         sent = await asyncio.get_running_loop().run_in_executor(None, send, batch)
@@ -285,7 +285,8 @@ async def relay_tenant(tenant: TenantInfo, send: Sender, ack_seconds: int,
         unsent = [uuid.UUID(m) for _, m in batch[sent:]]
         async with tenant_scope(ctx):
             await OutboxMessage.update({OutboxMessage.available_at: utcnow() + timedelta(
-                seconds=1)}).where(OutboxMessage.id.is_in(unsent)).run()
+                seconds=1)}).where(OutboxMessage.id.is_in(unsent),
+                                   OutboxMessage.tenant_id == tenant.id).run()
     return sent
 
 
