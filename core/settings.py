@@ -49,6 +49,7 @@ class Settings:
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     platform_tenant: str = "platform"  # its users with platform.tenants manage all tenants
     audit_key_file: Path = Path("")  # Ed25519 key signing audit checkpoints; default data_dir
+    idempotency_ttl_hours: int = 24  # how long an Idempotency-Key and its answer are kept
 
     @property
     def is_sqlite(self) -> bool:
@@ -180,6 +181,9 @@ def _complete(s: Settings) -> Settings:
         raise SettingsError("XINDAI_PORT", "应在 1–65535 之间", "must be between 1 and 65535")
     if s.db_pool_size < 1:
         raise SettingsError("XINDAI_DB_POOL_SIZE", "至少为 1", "must be at least 1")
+    if not 1 <= s.idempotency_ttl_hours <= 24 * 90:
+        raise SettingsError("XINDAI_IDEMPOTENCY_TTL_HOURS", "应在 1–2160 小时（90 天）之间",
+                            "must be between 1 and 2160 hours (90 days)")
     try:
         ZoneInfo(s.timezone)
     except (ZoneInfoNotFoundError, ValueError):
