@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
+from core.db import fetch, is_postgres
 from core.errors import Conflict, XindaiError
 from core.tables import IdempotencyKey
 from core.tenancy import Context, tenant_scope
@@ -168,32 +169,47 @@ async def _look(ctx: Context, key: str, fp: str) -> Answer | str:
     return "stale" if row["locked_at"] < at - timedelta(seconds=LEASE_SECONDS) else "running"
 
 
-async def _claim(ctx: Context, key: str, method: str, path: str, fp: str) -> Claim | None:
-    """Try to take the key in one short transaction; None when another request holds it."""
+async def _no_flush_wait() -> None:
+    """PostgreSQL: commit the claim without waiting for its WAL flush. Safe: a claim lost in
+    a crash guards nothing, because the request's own (synchronous) commit flushes the WAL
+    up to and including the claim before any effect of the request can become durable."""
+    engine = IdempotencyKey._meta.db
+    if is_postgres(engine):
+        await fetch(engine, "SET LOCAL synchronous_commit = off")
+
+
+async def _claim(ctx: Context, key: str, method: str, path: str,
+                 fp: str) -> Claim | Answer | None:
+    """Try to take the key in one short transaction: the claim, the stored answer, or None
+    while another request holds it."""
     at, token = now(), secrets.token_hex(16)
     async with tenant_scope(ctx):
-        row = await _row(ctx, key)
-        if row is not None and row["expires_at"] <= at:  # expired: a new key
-            await IdempotencyKey.delete().where(IdempotencyKey.tenant_id == ctx.tenant_id,
-                                                IdempotencyKey.id == row["id"],
-                                                IdempotencyKey.expires_at <= at).run()
-            row = None
-        if row is None:
+        await _no_flush_wait()
+        row = None
+        for _ in range(3):
             new_id = uuid.uuid4()
-            await IdempotencyKey.insert(IdempotencyKey(
+            won = await IdempotencyKey.insert(IdempotencyKey(
                 id=new_id, tenant_id=ctx.tenant_id, principal=_principal(ctx), key=key,
                 method=method.upper(), path=path, fingerprint=fp, status="in_progress",
                 lock_token=token, locked_at=at, response_headers=[], created_at=at,
                 expires_at=at + ttl(),
-            )).on_conflict(action="DO NOTHING").run()
-            row = await _row(ctx, key)  # the unique index decided who won
-            if row is not None and row["id"] == new_id:
+            )).on_conflict(action="DO NOTHING").returning(IdempotencyKey.id).run()
+            if won:  # the unique index (tenant_id, principal, key) let this one in
                 return Claim(new_id, token, key)
+            row = await _row(ctx, key)
+            if row is not None and row["expires_at"] <= at:  # expired: the key is new again
+                await IdempotencyKey.delete().where(IdempotencyKey.tenant_id == ctx.tenant_id,
+                                                    IdempotencyKey.id == row["id"]).run()
+                row = None
+            if row is not None:
+                break
+        if row is None:
             return None
         if row["fingerprint"] != fp:
             raise KeyReused(key=key)
-        if row["status"] == "in_progress" and \
-                row["locked_at"] < at - timedelta(seconds=LEASE_SECONDS):
+        if row["status"] == "done":
+            return await _answer(ctx, row)
+        if row["locked_at"] < at - timedelta(seconds=LEASE_SECONDS):  # its holder died
             taken = await IdempotencyKey.update({
                 IdempotencyKey.lock_token: token, IdempotencyKey.locked_at: at,
             }).where(IdempotencyKey.tenant_id == ctx.tenant_id, IdempotencyKey.id == row["id"],
@@ -215,14 +231,15 @@ async def begin(ctx: Context, key: str, method: str, path: str, fp: str) -> Clai
     deadline = time.monotonic() + WAIT_SECONDS
     delay = POLL_FIRST
     while True:
+        # Look first, read-only: on SQLite a claim attempt would queue behind the running
+        # request's write transaction instead of polling within the time limit.
         seen = await _look(ctx, key, fp)
         if isinstance(seen, Answer):
             return seen
-        if seen in ("free", "stale"):
-            claim = await _claim(ctx, key, method, path, fp)
-            if claim is not None:
-                return claim
-            continue  # someone else won the race: look at what they stored
+        if seen != "running":  # free, expired or stale: try to claim it
+            outcome = await _claim(ctx, key, method, path, fp)
+            if outcome is not None:
+                return outcome
         if time.monotonic() >= deadline:
             raise Conflict("idempotency_in_progress", key=key)
         await asyncio.sleep(delay)
