@@ -264,6 +264,28 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "plugin '{plugin}' is not enabled for this tenant",
     },
     "unknown_plugin": {"zh-CN": "未知的插件“{plugin}”", "en": "unknown plugin '{plugin}'"},
+    # Idempotency-Key (core.idempotency)
+    "idempotency_key_missing": {
+        "zh-CN": "此接口须带请求头 Idempotency-Key：每笔业务一个唯一值（1–255 个可见 ASCII 字符），"
+                 "重试时使用同一个值",
+        "en": "this endpoint requires the Idempotency-Key header: one unique value per "
+              "operation (1–255 visible ASCII characters), the same value when retrying",
+    },
+    "idempotency_key_invalid": {
+        "zh-CN": "请求头 Idempotency-Key 无效：应为 1–255 个可见 ASCII 字符（不含空格）",
+        "en": "the Idempotency-Key header is invalid: it must be 1–255 visible ASCII "
+              "characters (no spaces)",
+    },
+    "idempotency_key_reused": {
+        "zh-CN": "Idempotency-Key“{key}”已用于另一个内容不同的请求；新的业务请使用新的键",
+        "en": "Idempotency-Key '{key}' was already used for a different request; use a new "
+              "key for a new operation",
+    },
+    "idempotency_in_progress": {
+        "zh-CN": "使用 Idempotency-Key“{key}”的请求仍在处理中，请稍后用同一个键重试",
+        "en": "a request with Idempotency-Key '{key}' is still being processed; retry later "
+              "with the same key",
+    },
 }
 
 

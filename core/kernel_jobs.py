@@ -4,6 +4,7 @@
   versions; resumable (a crash re-runs it and it skips what is done), with progress.
 - `core.audit.checkpoint` (hourly): sign the chain head when it moved since the last one.
 - `core.outbox.cleanup` (nightly): forget finished messages after 30 days.
+- `core.idempotency.purge` (hourly): delete Idempotency-Keys past their expiry.
 """
 
 from __future__ import annotations
@@ -67,15 +68,25 @@ async def cleanup_job(ctx: Context) -> int:
     return len(ids)
 
 
+async def purge_idempotency_job(ctx: Context) -> int:
+    from core.idempotency import purge_expired
+
+    return await purge_expired(ctx)
+
+
 KERNEL_JOBS: list[Job] = [
     Job("core.keys.reencrypt", reencrypt_job, time_limit_s=6 * 3600, max_retries=3,
         plugin=KERNEL, transactional=False),
     Job("core.audit.checkpoint", checkpoint_job, time_limit_s=300, max_retries=3,
         plugin=KERNEL),
     Job("core.outbox.cleanup", cleanup_job, time_limit_s=1800, max_retries=3, plugin=KERNEL),
+    Job("core.idempotency.purge", purge_idempotency_job, time_limit_s=600, max_retries=3,
+        plugin=KERNEL),
 ]
 
 KERNEL_PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("core.audit.checkpoint", "0 * * * *", "core.audit.checkpoint", plugin=KERNEL),
     PeriodicJob("core.outbox.cleanup", "17 3 * * *", "core.outbox.cleanup", plugin=KERNEL),
+    PeriodicJob("core.idempotency.purge", "40 * * * *", "core.idempotency.purge",
+                plugin=KERNEL),
 ]

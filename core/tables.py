@@ -299,8 +299,8 @@ class ProcessedMessage(TenantOwned, Table, tablename="processed_message"):
 
 class ScheduleState(TenantOwned, Table, tablename="schedule_state"):
     """The last period a periodic job was fired for, per tenant: the scheduler fires a period
-    once (compare-and-set in one transaction with the outbox insert) and catches up after
-    downtime."""
+    once (the row locked, updated in one transaction with the outbox insert) and catches up
+    after downtime."""
 
     id = UUID(primary_key=True, default=uuid.uuid4)
     job = Varchar(length=100)
@@ -335,10 +335,33 @@ class WebhookDelivery(TenantOwned, Table, tablename="webhook_delivery"):
     error = Varchar(length=500, null=True, default=None)
     delivered = Boolean(default=False)
     at = Timestamptz(default=utcnow)
+class IdempotencyKey(TenantOwned, Table, tablename="idempotency_key"):
+    """A client's `Idempotency-Key` and the first answer given to it, replayed on retries.
+
+    Scoped to the caller (`principal`, a user id), so one user's key never replays another's
+    answer. `lock_token` fences the claim: only the request holding the current token may
+    store the answer, so a request that outlived its lease cannot commit next to its taker.
+    """
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    principal = Varchar(length=64)  # the caller's user id
+    key = Varchar(length=255)
+    method = Varchar(length=10)
+    path = Text()
+    fingerprint = Varchar(length=64)  # SHA-256 of method, path, query and canonical body
+    status = Varchar(length=12, default="in_progress")  # in_progress | done
+    lock_token = Varchar(length=32)
+    locked_at = Timestamptz(default=utcnow)
+    response_status = Integer(null=True, default=None)
+    response_headers = JSON(default=[])  # [[name, value], ...] without hop-by-hop headers
+    response_body = Text(null=True, default=None)  # sealed with the tenant's data key
+    created_at = Timestamptz(default=utcnow)
+    expires_at = Timestamptz()
+    # unique ('tenant_id', 'principal', 'key'): index idempotency_key_unique (see migrations)
 
 
 KERNEL_TABLES: list[type[Table]] = [
     Tenant, TenantKey, CustomField, BlindIndex, Role, User, ApiToken, OrgUnit, FieldPolicy,
     WebSession, AuthEvent, AuditEntry, AuditHead, AuditCheckpoint, OutboxMessage,
-    ProcessedMessage, ScheduleState, Webhook, WebhookDelivery,
+    ProcessedMessage, ScheduleState, Webhook, WebhookDelivery, IdempotencyKey,
 ]

@@ -30,6 +30,7 @@ from core.web.context import (
     request_locale,
     user_agent,
 )
+from core.web.idempotency import IdempotencyMiddleware, documented
 
 LOGIN_LIMIT_PER_MINUTE = 20
 TOKEN_LIMIT_PER_MINUTE = 10
@@ -174,9 +175,15 @@ def entity_router(entity: EntityType) -> Router:
         result = await records.list_records(ctx, name, filters, sort, page, per_page, q)
         return PageResponse(**result.as_dict())
 
+    create_opt: dict[str, Any] = need("create")
+    if entity.idempotent:
+        create_opt["idempotent"] = entity.idempotent
+
     @post("/", summary=f"Create a {tag}", tags=[tag], operation_id=f"create_{name}",
-          opt=need("create"))
+          opt=create_opt)
     async def create(ctx: CurrentContext, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        """With `Idempotency-Key` (where the entity declares it) a retry returns the first
+        answer instead of creating a second record."""
         return await records.create(ctx, name, data)
 
     @get("/{record_id:uuid}", summary=f"Get a {tag}", tags=[tag], operation_id=f"get_{name}",
@@ -223,9 +230,9 @@ def entity_router(entity: EntityType) -> Router:
     async def drop_field(ctx: CurrentContext, key: FromPath[str]) -> None:
         await remove_custom_field(ctx, name, key)
 
-    return Router(path=f"/{entity.api_path}", route_handlers=[
+    return Router(path=f"/{entity.api_path}", route_handlers=documented([
         list_records, create, read, change, remove, reveal, fields, add_field, drop_field,
-    ])
+    ]))
 
 
 def api_router(entities: list[EntityType], plugin_routes: list[Any]) -> Router:
@@ -234,4 +241,5 @@ def api_router(entities: list[EntityType], plugin_routes: list[Any]) -> Router:
     handlers.extend(entity_router(e) for e in entities)
     handlers.extend(plugin_routes)
     return Router(path="/api/v1", route_handlers=handlers,
-                  dependencies={"ctx": Provide(provide_ctx)}, guards=[access_guard])
+                  dependencies={"ctx": Provide(provide_ctx)}, guards=[access_guard],
+                  middleware=[IdempotencyMiddleware])

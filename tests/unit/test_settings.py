@@ -217,6 +217,16 @@ class TestEnvErrors:
     def test_db_pool_size(self, size):
         assert_operator_line(settings_error({"XINDAI_DB_POOL_SIZE": size}), "XINDAI_DB_POOL_SIZE")
 
+    @pytest.mark.parametrize("hours", ["0", "2161", "a day"])
+    def test_idempotency_ttl_bounds(self, hours):
+        assert_operator_line(settings_error({"XINDAI_IDEMPOTENCY_TTL_HOURS": hours}),
+                             "XINDAI_IDEMPOTENCY_TTL_HOURS")
+
+    def test_idempotency_ttl_default_and_value(self):
+        assert load_settings(environ={}).idempotency_ttl_hours == 24
+        assert load_settings(environ={"XINDAI_IDEMPOTENCY_TTL_HOURS": "48"}
+                             ).idempotency_ttl_hours == 48
+
     def test_miscased_variable_is_not_silently_ignored(self):
         err = settings_error({"XINDAI_Port": "9000"})
         assert "XINDAI_Port" in str(err)
