@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 PREFIX = "XINDAI_"
 Profile = Literal["embedded", "saas", "onprem"]
 Locale = Literal["zh-CN", "en"]
+MAX_DOCUMENT_BYTES = 1024 * 1024 * 1024  # an upload limit above 1 GiB is a mistake
 
 
 class SettingsError(Exception):
@@ -49,6 +50,8 @@ class Settings:
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     platform_tenant: str = "platform"  # its users with platform.tenants manage all tenants
     audit_key_file: Path = Path("")  # Ed25519 key signing audit checkpoints; default data_dir
+    document_dir: Path = Path("")  # encrypted uploaded documents; default data_dir/documents
+    document_max_bytes: int = 20 * 1024 * 1024  # largest accepted upload (HTTP 413 above)
 
     @property
     def is_sqlite(self) -> bool:
@@ -196,8 +199,15 @@ def _complete(s: Settings) -> Settings:
         raise SettingsError(
             "XINDAI_REDIS_URL", "SaaS 模式必须配置 Redis", "the saas profile requires Redis"
         )
+    if not 1024 <= s.document_max_bytes <= MAX_DOCUMENT_BYTES:
+        raise SettingsError(
+            "XINDAI_DOCUMENT_MAX_BYTES", f"应在 1024 到 {MAX_DOCUMENT_BYTES} 字节之间",
+            f"must be between 1024 and {MAX_DOCUMENT_BYTES} bytes",
+        )
     if s.key_file == Path(""):
         s = replace(s, key_file=s.data_dir / "master.key")
     if s.audit_key_file == Path(""):
         s = replace(s, audit_key_file=s.data_dir / "audit-signing.key")
+    if s.document_dir == Path(""):
+        s = replace(s, document_dir=s.data_dir / "documents")
     return s
