@@ -136,9 +136,10 @@ def mask_filename(name: str) -> str:
 
 def content_disposition(filename: str, content_type: str, inline: bool) -> str:
     """RFC 6266 with an RFC 5987 UTF-8 name (Chinese names survive) and an ASCII fallback."""
-    fallback = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("_.")
-    if not re.search(r"[A-Za-z0-9]", os.path.splitext(fallback)[0]):
-        fallback = "document" + TYPES.get(content_type, "")
+    stem, ext = os.path.splitext(filename)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_.")
+    ext = ext if re.fullmatch(r"\.[A-Za-z0-9]{1,10}", ext) else TYPES.get(content_type, "")
+    fallback = (stem if re.search(r"[A-Za-z0-9]", stem) else "document") + ext
     kind = "inline" if inline else "attachment"
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 

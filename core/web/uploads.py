@@ -45,12 +45,16 @@ def body_limit() -> int:
 
 
 async def upload_from_request(request: Request[Any, Any, Any], ctx: Context, entity: str,
-                              record_id: Any, csrf: str | None = None) -> dict[str, Any]:
-    """Store the request's file for the record; returns the new document (describe())."""
+                              record_id: Any, csrf: str | None = None,
+                              fields: dict[str, str] | None = None) -> dict[str, Any]:
+    """Store the request's file for the record; returns the new document (describe()).
+    `fields` receives the other form fields, also when the upload is refused (to show the
+    form again as it was)."""
     pending = await documents.begin_upload(ctx, entity, record_id)  # 403/404 before reading
     stream = request.stream()
+    fields = {} if fields is None else fields
     try:
-        fields = await _receive(request, stream, pending, csrf)
+        await _receive(request, stream, pending, csrf, fields)
     except XindaiError:
         await pending.abort()
         await _drain(stream)
@@ -62,12 +66,12 @@ async def upload_from_request(request: Request[Any, Any, Any], ctx: Context, ent
 
 
 async def _receive(request: Request[Any, Any, Any], stream: AsyncIterator[bytes],
-                   pending: documents.PendingUpload, csrf: str | None) -> dict[str, str]:
+                   pending: documents.PendingUpload, csrf: str | None,
+                   fields: dict[str, str]) -> None:
     content_type, options = request.content_type
     boundary = options.get("boundary")
     if content_type != "multipart/form-data" or not boundary:
         raise NotMultipart()
-    fields: dict[str, str] = {}
     segment: MultipartSegment | None = None
     buffer = bytearray()
     in_file = False
@@ -100,7 +104,6 @@ async def _receive(request: Request[Any, Any, Any], stream: AsyncIterator[bytes]
         raise documents.DocumentTooLarge(
             max=documents.human_size(documents.max_bytes())) from None
     _check_csrf(fields, csrf)
-    return fields
 
 
 def _check_csrf(fields: dict[str, str], expected: str | None) -> None:
