@@ -197,10 +197,21 @@ class DocumentStorage(Protocol):
         """Remove every file of a tenant (crypto-shredding); returns how many."""
 
 
+def _private_dirs(folder: Path) -> None:
+    """Create `folder` and its missing parents with mode 0700 (mkdir(parents=True) would
+    give the parents the umask's mode)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+
+
 class _LocalWriter:
     def __init__(self, final: Path) -> None:
         self.final = final
-        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private_dirs(final.parent)
         fd, name = tempfile.mkstemp(prefix=f".tmp-{final.name}-", dir=final.parent)
         self.temp = Path(name)
         self.fh = os.fdopen(fd, "wb")  # mkstemp makes it 0600

@@ -148,7 +148,8 @@ def test_not_a_document_file() -> None:
 # --- local storage -----------------------------------------------------------------------
 
 def test_local_storage_shows_a_file_only_after_commit(tmp_path: Path) -> None:
-    store = LocalStorage(tmp_path)
+    store = LocalStorage(tmp_path / "documents")
+    tmp_path = tmp_path / "documents"
 
     async def scenario() -> None:
         writer = await store.open_write(TENANT, DOC)
@@ -162,6 +163,8 @@ def test_local_storage_shows_a_file_only_after_commit(tmp_path: Path) -> None:
         assert final.read_bytes() == b"cipher" and not list(final.parent.glob(".tmp-*"))
         assert oct(final.stat().st_mode & 0o777) == "0o600"
         assert final.relative_to(tmp_path).parts == (str(TENANT), str(DOC)[:2], str(DOC))
+        assert {oct(p.stat().st_mode & 0o777) for p in (final.parent, final.parent.parent, tmp_path)} \
+            == {"0o700"}
         second = await store.open_write(TENANT, DOC)  # a rewrite replaces, abort leaves
         await second.write(b"other")
         await second.abort()
