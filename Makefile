@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_write_path.py $(if $(PG),--postgres $(PG))
 	$(BIN)/python tests/bench/bench_encryption.py --n 5000 $(if $(PG),--postgres $(PG))
 	$(BIN)/python tests/bench/bench_audit_verify.py $(if $(PG),--postgres $(PG))
+	$(BIN)/python tests/bench/bench_documents.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
