@@ -228,6 +228,7 @@ class PendingUpload:
         self.content_type: str | None = None
         self.size = 0
         self.received = False
+        self._chosen = False
         self._writer: Any = None
         self._head = bytearray()
         self._mac = hmac.new(keys.content_mac_key(), digestmod=hashlib.sha256)
@@ -237,6 +238,7 @@ class PendingUpload:
         if self._writer is not None:
             raise XindaiError("bad_request")  # one file per upload
         self.filename = clean_filename(filename)
+        self._chosen = bool(filename)  # a form sends filename="" when no file was chosen
         self._writer = await self.storage.open_write(self.ctx.tenant_id, self.id)
 
     async def write(self, data: bytes) -> None:
@@ -260,7 +262,7 @@ class PendingUpload:
         return head
 
     async def end_file(self) -> None:
-        if self._writer is None:
+        if self._writer is None or (self.size == 0 and not self._chosen):
             raise DocumentFileRequired()
         if self.content_type is None:
             await self._writer.write(self._sealer.feed(self._sniffed()))

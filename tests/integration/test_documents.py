@@ -292,6 +292,9 @@ async def test_bad_requests_are_refused_clearly(client: Any, new_tenant: Any) ->
                           data={"kind": "other"}, files={"other": ("a.png", png())})
     assert r.status_code == 422 and r.json()["code"] == "document_file_required"
     r = await client.post(f"/api/v1/customers/{customer}/documents", headers=headers,
+                          data={"kind": "other"}, files={"file": ("", b"")})  # none chosen
+    assert r.status_code == 422 and r.json()["title"] == "请选择要上传的文件"
+    r = await client.post(f"/api/v1/customers/{customer}/documents", headers=headers,
                           json={"kind": "other"})
     assert r.status_code == 415 and r.json()["code"] == "document_multipart"
     r = await client.post(f"/api/v1/customers/{customer}/documents",
