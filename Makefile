@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_audit_verify.py $(if $(PG),--postgres $(PG))
 	$(BIN)/python tests/bench/bench_events.py $(if $(PG),--postgres $(PG)) $(if $(REDIS),--redis $(REDIS))
 	$(BIN)/python tests/bench/bench_idempotency.py $(if $(PG),--postgres $(PG))
+	$(BIN)/python tests/bench/bench_documents.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -87,6 +87,33 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "{label}必须是附件编号",
         "en": "{label} must be an attachment id",
     },
+    "attachment_unknown": {
+        "zh-CN": "{label}不是本记录已上传的资料",
+        "en": "{label} is not a document uploaded to this record",
+    },
+    # documents (uploaded files)
+    "document_too_large": {
+        "zh-CN": "文件太大：最大 {max}",
+        "en": "the file is too large: at most {max}",
+    },
+    "document_type": {
+        "zh-CN": "只能上传 PDF、JPEG、PNG 或 WEBP 文件（按文件内容判断，不看扩展名）",
+        "en": "only PDF, JPEG, PNG or WEBP files can be uploaded (judged by their content, "
+        "not the file name)",
+    },
+    "document_file_required": {
+        "zh-CN": "请选择要上传的文件",
+        "en": "choose a file to upload",
+    },
+    "document_multipart": {
+        "zh-CN": "请以 multipart/form-data 上传：先填 kind（资料类型），再附 file（文件）",
+        "en": "upload as multipart/form-data with the fields kind and file",
+    },
+    "document_unreadable": {
+        "zh-CN": "文件无法读取：存储的文件已损坏、被篡改或密钥已销毁，已记录",
+        "en": "the file cannot be read: the stored file is damaged, was tampered with, or its "
+        "key was destroyed; this has been logged",
+    },
     # records and requests
     "validation_failed": {"zh-CN": "提交的数据有误", "en": "the submitted data is invalid"},
     "not_found": {"zh-CN": "记录不存在", "en": "record not found"},

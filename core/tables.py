@@ -358,10 +358,31 @@ class IdempotencyKey(TenantOwned, Table, tablename="idempotency_key"):
     created_at = Timestamptz(default=utcnow)
     expires_at = Timestamptz()
     # unique ('tenant_id', 'principal', 'key'): index idempotency_key_unique (see migrations)
+class Document(TenantOwned, Table, tablename="document"):
+    """An uploaded file (KYC copy, contract, ...) of one record. The file itself is stored
+    encrypted outside the database (core.docstore); this row says whose it is and how to
+    show it. The file name may contain a person's name: it is sealed like a secret field
+    and shown masked."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    entity = Varchar(length=63)
+    record_id = UUID()
+    kind = Varchar(length=30)
+    filename_sealed = Text()  # AES-256-GCM of the original file name (core.crypto)
+    filename_masked = Varchar(length=100)  # display form, e.g. "张***.jpg"
+    content_type = Varchar(length=100)  # from the file's magic bytes, not the client
+    size = BigInt()  # plaintext bytes
+    key_version = Integer()  # data key version the file is encrypted under
+    digest = Varchar(length=64)  # HMAC-SHA256 of the content, keyed per tenant
+    created_by = Varchar(length=64, null=True, default=None)
+    created_at = Timestamptz(default=utcnow)
+    deleted_at = Timestamptz(null=True, default=None)
+    deleted_by = Varchar(length=64, null=True, default=None)
+    # index document_by_record (tenant_id, entity, record_id) (see migrations)
 
 
 KERNEL_TABLES: list[type[Table]] = [
     Tenant, TenantKey, CustomField, BlindIndex, Role, User, ApiToken, OrgUnit, FieldPolicy,
     WebSession, AuthEvent, AuditEntry, AuditHead, AuditCheckpoint, OutboxMessage,
-    ProcessedMessage, ScheduleState, Webhook, WebhookDelivery, IdempotencyKey,
+    ProcessedMessage, ScheduleState, Webhook, WebhookDelivery, IdempotencyKey, Document,
 ]

@@ -77,6 +77,19 @@ class TestDefaults:
         assert s.sqlite_path == Path("/srv/xindai/xindai.sqlite3")
         assert s.key_file == Path("/srv/xindai/master.key")
 
+    def test_documents_under_the_data_dir_up_to_20_mib(self):
+        s = load_settings(environ={"XINDAI_DATA_DIR": "/srv/xindai"})
+        assert s.document_dir == Path("/srv/xindai/documents")
+        assert s.document_max_bytes == 20 * 1024 * 1024
+        s = load_settings(environ={"XINDAI_DOCUMENT_DIR": "/mnt/nfs/docs",
+                                   "XINDAI_DOCUMENT_MAX_BYTES": "5242880"})
+        assert s.document_dir == Path("/mnt/nfs/docs") and s.document_max_bytes == 5 * 1024 * 1024
+
+    @pytest.mark.parametrize("value", ["0", "1023", str(2 * 1024 ** 3), "-5"])
+    def test_document_limit_out_of_range(self, value):
+        err = settings_error({"XINDAI_DOCUMENT_MAX_BYTES": value})
+        assert_operator_line(err, "XINDAI_DOCUMENT_MAX_BYTES")
+
     def test_explicit_key_file_kept(self):
         s = load_settings(environ={"XINDAI_KEY_FILE": "/etc/xindai/key"})
         assert s.key_file == Path("/etc/xindai/key")

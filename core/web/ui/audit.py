@@ -67,6 +67,9 @@ ACTIONS = {
     "keys.reencrypt": N_("Data re-encrypted with the current key"),
     "keys.rewrap": N_("Data keys re-wrapped under a new master key"),
     "keys.shred": N_("Data keys deleted (crypto-shredding)"),
+    "document.upload": N_("Document uploaded"),
+    "document.download": N_("Document downloaded or previewed"),
+    "document.delete": N_("Document deleted"),
 }
 KERNEL_ENTITIES = {
     "user": N_("User"),
@@ -75,6 +78,7 @@ KERNEL_ENTITIES = {
     "plugin": N_("Plugin"),
     "audit": N_("Audit log"),
     "tenant_key": N_("Data key"),
+    "document": N_("Document"),
 }
 PROBLEMS = {
     "changed": N_("the entry was changed"),
