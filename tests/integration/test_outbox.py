@@ -23,7 +23,7 @@ async def effects(ctx: Any) -> list[str]:
     async with tenant_scope(ctx, write=False):
         rows = await AuditEntry.select(AuditEntry.record_id).where(
             AuditEntry.action == "example.effect", AuditEntry.tenant_id == ctx.tenant_id).run()
-    return [r["record_id"] for r in rows]
+    return sorted(r["record_id"] for r in rows)
 
 
 async def make_due(ctx: Any, message_id: uuid.UUID | None = None) -> None:
