@@ -1,5 +1,9 @@
-"""Fixed-window rate limits for sign-in, token and search endpoints: Redis when configured
-(shared by all processes), else in this process's memory (embedded mode has one process)."""
+"""Rate limits for sign-in, token and search endpoints: Redis when configured (shared by
+all processes), else in this process's memory (embedded mode has one process).
+
+A window starts at a key's first attempt and lasts `window_s` (not aligned to the clock),
+so a burst cannot straddle a boundary to double its allowance, and an unknown user name
+"locks" for exactly as long after its first failure as a real one does."""
 
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ class RateLimited(XindaiError):
     code = "rate_limited"
 
 
-# (name, window length) -> {(key, window number): count}
-_memory: dict[tuple[str, int], dict[tuple[str, int], int]] = {}
+# (name, window length) -> {key: (window start, count)}
+_memory: dict[tuple[str, int], dict[str, tuple[float, int]]] = {}
 
 
 def _redis():  # type: ignore[no-untyped-def]
@@ -29,21 +33,23 @@ def _redis():  # type: ignore[no-untyped-def]
 
 
 def _count(name: str, key: str, window_s: int, add: int) -> int:
-    window = int(time.time()) // window_s
     client = _redis()
     if client is not None:
-        bucket = f"xindai:rl:{name}:{window_s}:{key}:{window}"
+        bucket = f"xindai:rl:{name}:{window_s}:{key}"
         if not add:
             return int(client.get(bucket) or 0)
         pipe = client.pipeline()
+        pipe.set(bucket, 0, ex=window_s, nx=True)  # the window starts with the first attempt
         pipe.incrby(bucket, add)
-        pipe.expire(bucket, window_s * 2)
-        return int(pipe.execute()[0])
+        return int(pipe.execute()[1])
+    now = time.monotonic()
     buckets = _memory.setdefault((name, window_s), {})
-    for old in [k for k in buckets if k[1] < window]:  # only this limit's expired windows
+    for old in [k for k, (start, _) in buckets.items() if now - start >= window_s]:
         del buckets[old]
-    buckets[(key, window)] = buckets.get((key, window), 0) + add
-    return buckets[(key, window)]
+    start, count = buckets.get(key, (now, 0))
+    if add:
+        buckets[key] = (start, count + add)
+    return count + add
 
 
 def hit(name: str, key: str, limit: int, window_s: int = 60) -> None:

@@ -65,8 +65,8 @@ async def test_api_login_is_rate_limited(client: Any, new_tenant: Any, monkeypat
     ctx = await new_tenant(records=False)
     from types import SimpleNamespace
 
-    frozen = core.ratelimit.time.time()
-    monkeypatch.setattr(core.ratelimit, "time", SimpleNamespace(time=lambda: frozen))
+    frozen = core.ratelimit.time.monotonic()
+    monkeypatch.setattr(core.ratelimit, "time", SimpleNamespace(monotonic=lambda: frozen))
     codes = []
     for _ in range(22):
         r = await client.post("/api/v1/auth/login", json={
