@@ -53,6 +53,7 @@ class Settings:
     event_ack_seconds: int = 60  # an unfinished message is sent again after this
     relay_poll_ms: int = 200  # how often the relay looks for due messages when idle
     scheduler_tick_seconds: int = 15  # how often the scheduler leader checks periodic jobs
+    webhook_attempts: int = 20  # tries per webhook delivery before it is dead (about 8 hours)
 
     @property
     def is_sqlite(self) -> bool:
@@ -187,6 +188,8 @@ def _complete(s: Settings) -> Settings:
     for name in ("event_ack_seconds", "relay_poll_ms", "scheduler_tick_seconds"):
         if getattr(s, name) < 1:
             raise SettingsError(_env_name(name), "至少为 1", "must be at least 1")
+    if not 1 <= s.webhook_attempts <= 100:
+        raise SettingsError("XINDAI_WEBHOOK_ATTEMPTS", "应在 1–100 之间", "must be between 1 and 100")
     try:
         ZoneInfo(s.timezone)
     except (ZoneInfoNotFoundError, ValueError):
