@@ -144,7 +144,7 @@ def matches(wanted: list[str], event: str) -> bool:
                for w in wanted)
 
 
-def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
@@ -162,7 +162,7 @@ async def public_addresses(host: str, port: int) -> list[str]:
         except (socket.gaierror, UnicodeError):
             raise _invalid("url", "webhook_unresolved", host=host) from None
         found = [ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos]
-    if not found or not all(_public(ip) for ip in found):
+    if not found or not all(is_public(ip) for ip in found):
         raise _invalid("url", "webhook_private_address", host=host)
     return [str(ip) for ip in dict.fromkeys(found)]
 
