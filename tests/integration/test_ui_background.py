@@ -157,6 +157,8 @@ async def test_the_dead_letter_list_retries_a_failed_delivery(
     assert r.status_code == 303 and r.headers["location"] == "/admin/jobs?status=dead"
     r = await client.get("/admin/jobs?status=dead")
     assert DEAD_ROW_RE.findall(r.text) == [] and "没有失败的作业或事件" in r.text
+    r = await client.get("/admin/jobs?kind=job")
+    assert "待重试" in r.text and 'hx-trigger="every 2s"' in r.text  # due now: it refreshes
     r = await client.post(f"/admin/jobs/{dead}/retry", data={"_csrf": token})
     assert r.status_code == 409  # no longer dead
     await drain(ctx)

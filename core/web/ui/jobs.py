@@ -2,8 +2,8 @@
 events with their status, attempts, last error and progress, and the dead-letter list.
 
     GET  /admin/jobs?status=open|dead&kind=job|event   the latest 100, newest first; while
-         one is running or waiting the table refreshes itself every 2 s (htmx polling of
-         the same URL, which then answers the table alone)
+         one is running or due within a minute (waiting, just retried) the table refreshes
+         itself every 2 s (htmx polling of the same URL, which then answers the table alone)
     POST /admin/jobs/{id}/retry                          core.outbox.retry (audited), back
 
 Everything shown comes from core.outbox (`recent`, `status_of`); the page writes nothing
@@ -32,7 +32,7 @@ from core.web.ui.render import render, safe_next
 UI = {"include_in_schema": False}
 JOBS = {"permission": "jobs.manage"}
 LIMIT = 100
-POLL_WHILE = ("running", "pending")
+POLL_WITHIN_S = 60  # keep refreshing while something runs or is due within a minute
 
 STATUSES = {
     "pending": N_("Waiting"),
@@ -110,8 +110,22 @@ def present(row: dict[str, Any], lang: str, tz: str) -> dict[str, Any]:
         "next_try": local_seconds(row["available_at"], tz) if row["status"] == "retrying" else "",
         "error": error, "error_head": error.splitlines()[-1][:120] if error else "",
         "payload": json.dumps(payload, ensure_ascii=False, indent=1, default=str)[:2000],
-        "progress": progress, "dead": row["status"] == "dead",
+        "progress": progress, "dead": row["status"] == "dead", "soon": _soon(row),
     }
+
+
+def _soon(row: dict[str, Any]) -> bool:
+    """Running, or unfinished and due within POLL_WITHIN_S (waiting, or just retried)."""
+    if row["status"] == "running":
+        return True
+    if row["status"] not in ("pending", "retrying"):
+        return False
+    due = row["available_at"]
+    if isinstance(due, str):
+        due = datetime.fromisoformat(due)
+    if due.tzinfo is None:
+        due = due.replace(tzinfo=UTC)
+    return (due - datetime.now(UTC)).total_seconds() <= POLL_WITHIN_S
 
 
 def _url(**params: str) -> str:
@@ -134,7 +148,7 @@ async def jobs_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Res
     return render(
         request, "jobs/_table.html" if partial else "jobs/list.html",
         rows=items, filter_status=status, kind=kind, here=here, limit=LIMIT,
-        polling=any(r["status"] in POLL_WHILE for r in items),
+        polling=any(r["soon"] for r in items),
         status_filters=[(v, _(label), _url(status=v, kind=kind)) for v, label in STATUS_FILTERS],
         kind_filters=[(v, _(label), _url(status=status, kind=v)) for v, label in KIND_FILTERS],
         tz=ctx.tenant.timezone,
