@@ -86,7 +86,7 @@ async def test_an_admin_creates_a_webhook_sees_the_secret_once_and_its_deliverie
     listed = (await client.get("/admin/webhooks")).text
     assert secret not in listed and secret[6:] not in listed  # shown once, never again
     hook_id = re.search(r'href="/admin/webhooks/([0-9a-f-]{36})"', listed).group(1)  # type: ignore[union-attr]
-    assert "ERP 同步" in listed and "新建客户, 删除客户, example.ping" in listed
+    assert "ERP 同步" in listed and "新建客户、删除客户、example.ping" in listed
 
     created = await records.create(ctx, "customer", VALID)
     await drain(ctx)
