@@ -40,11 +40,15 @@ test: system-deps $(STAMP) $(ASSETS)
 system-deps:
 	@sh deploy/system-deps.sh
 
-## Print the benchmark figures (SQLite; add PG=postgresql://postgres@127.0.0.1/postgres).
+## Print the benchmark figures (SQLite; add PG=postgresql://postgres@127.0.0.1/postgres
+## and REDIS=redis://127.0.0.1:6379/14).
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_write_path.py $(if $(PG),--postgres $(PG))
 	$(BIN)/python tests/bench/bench_encryption.py --n 5000 $(if $(PG),--postgres $(PG))
 	$(BIN)/python tests/bench/bench_audit_verify.py $(if $(PG),--postgres $(PG))
+	$(BIN)/python tests/bench/bench_events.py $(if $(PG),--postgres $(PG)) $(if $(REDIS),--redis $(REDIS))
+	$(BIN)/python tests/bench/bench_idempotency.py $(if $(PG),--postgres $(PG))
+	$(BIN)/python tests/bench/bench_documents.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -133,6 +133,21 @@ class TenantKeys:
         except InvalidTag:
             raise DecryptionError(f"{entity}.{field_key} of {row_id} does not decrypt") from None
 
+    def document_cipher(self, document_id: uuid.UUID, version: int) -> AESGCM:
+        """The AES-256-GCM key of one document's file under data key `version` (HKDF, not
+        cached: one derivation per file opened). A file copied to another document id or
+        tenant derives another key and fails to decrypt."""
+        if version not in self.keys:
+            raise DecryptionError(f"data key version {version} is not available")
+        return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                           info=f"doc|{self.tenant_id}|{document_id}".encode())
+                      .derive(self.keys[version]))
+
+    def content_mac_key(self) -> bytes:
+        """HMAC key for document content digests; from the first key version, so a digest
+        stays comparable across rotations (like blind indexes)."""
+        return _subkey(self.keys[min(self.keys)], f"docmac|{self.tenant_id}")
+
     def blind_index(self, entity: str, field_key: str, normalised: str) -> str:
         """Keyed HMAC of the normalised value; uses the first key version so it is stable."""
         key = _subkey(self.keys[min(self.keys)], f"bidx|{self.tenant_id}|{entity}|{field_key}")

@@ -272,9 +272,12 @@ def _string_check(check: Any) -> Any:
 
 
 def _attachment(f: FieldDef, raw: Any) -> str:
-    if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z0-9_\-]{8,64}", raw):
-        raise FieldProblem("attachment")
-    return raw
+    """The id of an uploaded document (core.documents); the write path checks that it is a
+    live document of the same tenant, and of the same record when the record exists."""
+    try:
+        return str(raw if isinstance(raw, UUID) else UUID(str(raw).strip()))
+    except (ValueError, AttributeError):
+        raise FieldProblem("attachment") from None
 
 
 def _reference(f: FieldDef, raw: Any) -> UUID:

@@ -87,6 +87,33 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "{label}必须是附件编号",
         "en": "{label} must be an attachment id",
     },
+    "attachment_unknown": {
+        "zh-CN": "{label}不是本记录已上传的资料",
+        "en": "{label} is not a document uploaded to this record",
+    },
+    # documents (uploaded files)
+    "document_too_large": {
+        "zh-CN": "文件太大：最大 {max}",
+        "en": "the file is too large: at most {max}",
+    },
+    "document_type": {
+        "zh-CN": "只能上传 PDF、JPEG、PNG 或 WEBP 文件（按文件内容判断，不看扩展名）",
+        "en": "only PDF, JPEG, PNG or WEBP files can be uploaded (judged by their content, "
+        "not the file name)",
+    },
+    "document_file_required": {
+        "zh-CN": "请选择要上传的文件",
+        "en": "choose a file to upload",
+    },
+    "document_multipart": {
+        "zh-CN": "请以 multipart/form-data 上传：先填 kind（资料类型），再附 file（文件）",
+        "en": "upload as multipart/form-data with the fields kind and file",
+    },
+    "document_unreadable": {
+        "zh-CN": "文件无法读取：存储的文件已损坏、被篡改或密钥已销毁，已记录",
+        "en": "the file cannot be read: the stored file is damaged, was tampered with, or its "
+        "key was destroyed; this has been logged",
+    },
     # records and requests
     "validation_failed": {"zh-CN": "提交的数据有误", "en": "the submitted data is invalid"},
     "not_found": {"zh-CN": "记录不存在", "en": "record not found"},
@@ -292,6 +319,28 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "job_not_dead": {
         "zh-CN": "只有失败的作业或事件才能重试", "en": "only a dead job or event can be retried",
+    },
+    # Idempotency-Key (core.idempotency)
+    "idempotency_key_missing": {
+        "zh-CN": "此接口须带请求头 Idempotency-Key：每笔业务一个唯一值（1–255 个可见 ASCII 字符），"
+                 "重试时使用同一个值",
+        "en": "this endpoint requires the Idempotency-Key header: one unique value per "
+              "operation (1–255 visible ASCII characters), the same value when retrying",
+    },
+    "idempotency_key_invalid": {
+        "zh-CN": "请求头 Idempotency-Key 无效：应为 1–255 个可见 ASCII 字符（不含空格）",
+        "en": "the Idempotency-Key header is invalid: it must be 1–255 visible ASCII "
+              "characters (no spaces)",
+    },
+    "idempotency_key_reused": {
+        "zh-CN": "Idempotency-Key“{key}”已用于另一个内容不同的请求；新的业务请使用新的键",
+        "en": "Idempotency-Key '{key}' was already used for a different request; use a new "
+              "key for a new operation",
+    },
+    "idempotency_in_progress": {
+        "zh-CN": "使用 Idempotency-Key“{key}”的请求仍在处理中，请稍后用同一个键重试",
+        "en": "a request with Idempotency-Key '{key}' is still being processed; retry later "
+              "with the same key",
     },
 }
 

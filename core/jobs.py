@@ -1,7 +1,7 @@
 """Background work on dramatiq: Redis when `XINDAI_REDIS_URL` is set, in-process otherwise.
 
-Jobs and events are outbox messages (core.outbox); the broker only carries "deliver message
-M of tenant T". One actor, `xindai.deliver`, runs every delivery: a message carries the
+Jobs and events are outbox messages (core.outbox); the broker only carries "deliver
+messages M1..Mn of tenant T". One actor, `xindai.deliver`, runs every delivery: a message carries the
 tenant id explicitly (context variables do not cross into workers) and runs in that
 tenant's scope with RLS in force. Worker threads hand each delivery to the process's event
 loop, where the database pool lives, so the same code serves the embedded worker inside the
@@ -43,12 +43,12 @@ def setup_broker(redis_url: str, namespace: str = "xindai") -> dramatiq.Broker:
     return broker
 
 
-def _deliver(tenant_id: str, message_id: str) -> str:
+def _deliver(tenant_id: str, message_ids: list[str]) -> None:
     if _loop is None:
         raise RuntimeError("no job loop: start a worker with start_worker()")
-    future = asyncio.run_coroutine_threadsafe(
-        outbox.deliver(uuid.UUID(tenant_id), uuid.UUID(message_id)), _loop)
-    return future.result()
+    future = asyncio.run_coroutine_threadsafe(outbox.deliver_many(
+        uuid.UUID(tenant_id), [uuid.UUID(m) for m in message_ids]), _loop)
+    future.result()  # the outcomes are on the message rows; dramatiq keeps no results
 
 
 def declare_actor() -> dramatiq.Actor:
@@ -60,12 +60,12 @@ def declare_actor() -> dramatiq.Actor:
                           time_limit=ACTOR_TIME_LIMIT_MS, max_retries=0)
 
 
-def send_batch(batch: list[tuple[str, str]]) -> int:
-    """Hand (tenant id, message id) pairs to the broker; returns how many went."""
+def send_batches(batches: list[tuple[str, list[str]]]) -> int:
+    """Hand (tenant id, message ids) batches to the broker; returns how many went."""
     actor = declare_actor()
     sent = 0
-    for tenant_id, message_id in batch:
-        actor.send(tenant_id, message_id)
+    for tenant_id, message_ids in batches:
+        actor.send(tenant_id, message_ids)
         sent += 1
     return sent
 
@@ -127,7 +127,7 @@ class Runtime:
             self.worker = start_worker(asyncio.get_running_loop(), self.threads)
         if self.relay:
             self.tasks.append(asyncio.create_task(outbox.run_relay(
-                send_batch, settings.event_ack_seconds, settings.relay_poll_ms,
+                send_batches, settings.event_ack_seconds, settings.relay_poll_ms,
                 self.stop_event)))
         if self.scheduler:
             from core.scheduler import run_scheduler

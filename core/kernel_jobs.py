@@ -4,6 +4,7 @@
   versions; resumable (a crash re-runs it and it skips what is done), with progress.
 - `core.audit.checkpoint` (hourly): sign the chain head when it moved since the last one.
 - `core.outbox.cleanup` (nightly): forget finished messages after 30 days.
+- `core.idempotency.purge` (hourly): delete Idempotency-Keys past their expiry.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ async def checkpoint_job(ctx: Context) -> dict[str, Any] | None:
     from core.tables import AuditCheckpoint, AuditHead
 
     async with tenant_scope(ctx, write=False):
-        heads = await AuditHead.select(AuditHead.seq).run()
-        last = await AuditCheckpoint.select(AuditCheckpoint.seq).order_by(
+        heads = await AuditHead.select(AuditHead.seq).where(
+            AuditHead.tenant_id == ctx.tenant_id).run()
+        last = await AuditCheckpoint.select(AuditCheckpoint.seq).where(
+            AuditCheckpoint.tenant_id == ctx.tenant_id).order_by(
             AuditCheckpoint.seq, ascending=False).limit(1).run()
     if not heads or (last and last[0]["seq"] >= heads[0]["seq"]):
         return None  # nothing appended since the last signed checkpoint
@@ -53,13 +56,22 @@ async def cleanup_job(ctx: Context) -> int:
     cutoff = datetime.now(UTC) - timedelta(days=OUTBOX_KEEP_DAYS)
     async with tenant_scope(ctx):
         old = await OutboxMessage.select(OutboxMessage.id).where(
-            OutboxMessage.finished_at.is_not_null(), OutboxMessage.finished_at < cutoff).run()
+            OutboxMessage.tenant_id == ctx.tenant_id, OutboxMessage.finished_at.is_not_null(),
+            OutboxMessage.finished_at < cutoff).run()
         ids = [r["id"] for r in old]
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            await ProcessedMessage.delete().where(ProcessedMessage.message_id.is_in(chunk)).run()
-            await OutboxMessage.delete().where(OutboxMessage.id.is_in(chunk)).run()
+            await ProcessedMessage.delete().where(ProcessedMessage.tenant_id == ctx.tenant_id,
+                                                  ProcessedMessage.message_id.is_in(chunk)).run()
+            await OutboxMessage.delete().where(OutboxMessage.tenant_id == ctx.tenant_id,
+                                               OutboxMessage.id.is_in(chunk)).run()
     return len(ids)
+
+
+async def purge_idempotency_job(ctx: Context) -> int:
+    from core.idempotency import purge_expired
+
+    return await purge_expired(ctx)
 
 
 KERNEL_JOBS: list[Job] = [
@@ -68,9 +80,13 @@ KERNEL_JOBS: list[Job] = [
     Job("core.audit.checkpoint", checkpoint_job, time_limit_s=300, max_retries=3,
         plugin=KERNEL),
     Job("core.outbox.cleanup", cleanup_job, time_limit_s=1800, max_retries=3, plugin=KERNEL),
+    Job("core.idempotency.purge", purge_idempotency_job, time_limit_s=600, max_retries=3,
+        plugin=KERNEL),
 ]
 
 KERNEL_PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("core.audit.checkpoint", "0 * * * *", "core.audit.checkpoint", plugin=KERNEL),
     PeriodicJob("core.outbox.cleanup", "17 3 * * *", "core.outbox.cleanup", plugin=KERNEL),
+    PeriodicJob("core.idempotency.purge", "40 * * * *", "core.idempotency.purge",
+                plugin=KERNEL),
 ]

@@ -6,7 +6,9 @@ Rotation creates a new data key version; new writes use it at once. `reencrypt` 
 every sealed value still under an older version, in chunks, each chunk one transaction; a
 value is rewritten only if the row is unchanged since it was read (optimistic check on the
 sealed document), so concurrent writers never lose a change and a crashed run just resumes.
-Blind indexes stay keyed by the first version, so searches work throughout.
+Blind indexes stay keyed by the first version, so searches work throughout. Uploaded
+documents (core.documents) are re-encrypted file by file, streaming into a new file that
+replaces the old one once its row is updated; shredding also deletes their files.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from core import audit
+from core import audit, documents
 from core.access import require
 from core.crypto import (
     create_tenant_key,
@@ -84,6 +86,7 @@ async def status(ctx: Context) -> KeyStatus:
             User.tenant_id == ctx.tenant_id, User.totp_secret.is_not_null()).run()
         stale["user"] = sum(1 for u in users
                             if token_version(u["totp_secret"]) < keys.active_version)
+        stale["document"] = await documents.stale_count(ctx, keys.active_version)
     return KeyStatus(sorted(keys.keys), keys.active_version, stale)
 
 
@@ -133,7 +136,8 @@ async def _reencrypt_pass(ctx: Context, progress: Any) -> int:
             if len(rows) < CHUNK:
                 break
             last = rows[-1]["id"]
-    return changed + await _reencrypt_totp(ctx)
+    changed += await _reencrypt_totp(ctx)
+    return changed + await documents.reencrypt(ctx, progress)
 
 
 async def _reencrypt_totp(ctx: Context) -> int:
@@ -177,14 +181,18 @@ async def rewrap_all(old_master: bytes, new_master: bytes,
 
 
 async def shred(ctx: Context, confirm: str) -> int:
-    """Delete the tenant's data keys: every secret value becomes unreadable, for good
-    (off-boarding). `confirm` must repeat the tenant's slug."""
+    """Delete the tenant's data keys: every secret value and document becomes unreadable,
+    for good (off-boarding); then delete the document files too. `confirm` must repeat the
+    tenant's slug."""
     require(ctx, "admin.keys")
     if confirm != ctx.tenant.slug:
         raise XindaiError("shred_confirm", slug=ctx.tenant.slug)
     async with tenant_scope(ctx):
-        await audit.append(ctx, "keys.shred", "tenant_key", None)
+        files = await documents.count(ctx)
+        await audit.append(ctx, "keys.shred", "tenant_key", None,
+                           {"documents": [None, files]} if files else None)
         deleted = await TenantKey.delete().where(TenantKey.tenant_id == ctx.tenant_id) \
             .returning(TenantKey.id).run()
     forget_cached_keys()
+    await documents.remove_files(ctx)  # unreadable already; the files go too
     return len(deleted)

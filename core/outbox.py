@@ -111,33 +111,38 @@ async def _mark_processed(ctx: Context, message_id: uuid.UUID, handler: str) -> 
         tenant_id=ctx.tenant_id, message_id=message_id, handler=handler)).run()
 
 
-async def _handle_once(ctx: Context, message: dict[str, Any], h: Handler) -> None:
-    """Run one handler unless a previous delivery already did; its writes and the
-    processed row commit together (a concurrent duplicate loses on the unique key)."""
-    message_id = message["id"]
+async def _run_in_savepoint(ctx: Context, message: dict[str, Any], h: Handler
+                            ) -> BaseException | None:
+    """Run a transactional handler inside the message's transaction, behind a savepoint:
+    its writes and its processed row stay together, and a failure undoes only its own."""
+    if await _processed(ctx, message["id"], h.name):
+        return None
+    tx = OutboxMessage._meta.db.current_transaction.get()
+    savepoint = await tx.savepoint()
     try:
-        if h.transactional:
-            async with tenant_scope(ctx):
-                if await _processed(ctx, message_id, h.name):
-                    return
-                await asyncio.wait_for(_call(h.fn, ctx, message["payload"]), h.time_limit_s)
-                await _mark_processed(ctx, message_id, h.name)
+        await asyncio.wait_for(_call(h.fn, ctx, message["payload"]), h.time_limit_s)
+        await _mark_processed(ctx, message["id"], h.name)
+    except Exception as exc:  # noqa: BLE001 - recorded on the message by the caller
+        await savepoint.rollback_to()
+        return exc
+    await savepoint.release()
+    return None
+
+
+async def _run_long(ctx: Context, message: dict[str, Any], h: Handler) -> None:
+    """A non-transactional job: it commits its own chunks, so it runs outside any
+    transaction and is marked processed afterwards (it must be resumable)."""
+    message_id = message["id"]
+    async with tenant_scope(ctx, write=False):
+        if await _processed(ctx, message_id, h.name):
             return
-        async with tenant_scope(ctx, write=False):
-            if await _processed(ctx, message_id, h.name):
-                return
-        token = _current.set(message_id)
-        try:
-            await asyncio.wait_for(_call(h.fn, ctx, message["payload"]), h.time_limit_s)
-        finally:
-            _current.reset(token)
-        async with tenant_scope(ctx):
-            await _mark_processed(ctx, message_id, h.name)
-    except Exception:
-        async with tenant_scope(ctx, write=False):
-            if await _processed(ctx, message_id, h.name):
-                return  # a concurrent delivery handled it: not a failure
-        raise
+    token = _current.set(message_id)
+    try:
+        await asyncio.wait_for(_call(h.fn, ctx, message["payload"]), h.time_limit_s)
+    finally:
+        _current.reset(token)
+    async with tenant_scope(ctx):
+        await _mark_processed(ctx, message_id, h.name)
 
 
 # -- delivery ----------------------------------------------------------------------------
@@ -147,35 +152,82 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_BASE_S * 2 ** max(attempt - 1, 0), BACKOFF_MAX_S))
 
 
+async def _locked_message(ctx: Context, message_id: uuid.UUID) -> dict[str, Any] | None:
+    query = OutboxMessage.select().where(_this(ctx, message_id))
+    if is_postgres(OutboxMessage._meta.db):
+        query = query.lock_rows("UPDATE")  # a duplicate delivery waits, then sees it done
+    rows = await query.output(load_json=True).run()
+    if not rows or rows[0]["finished_at"] or rows[0]["dead_at"]:
+        return None
+    return rows[0]
+
+
 async def deliver(tenant_id: uuid.UUID, message_id: uuid.UUID) -> str:
-    """Handle one message for its tenant, with RLS in force. Returns what happened:
-    done, failed, dead, or skipped (already finished, unknown, or tenant not active)."""
+    """Handle one message for its tenant (see `deliver_many`)."""
+    return (await deliver_many(tenant_id, [message_id]))[message_id]
+
+
+async def deliver_many(tenant_id: uuid.UUID, message_ids: list[uuid.UUID]
+                       ) -> dict[uuid.UUID, str]:
+    """Handle a batch of one tenant's messages, with RLS in force. For each: done, failed,
+    dead, or skipped (already finished, unknown, or tenant not active).
+
+    Messages whose handlers are all transactional share one transaction: each is locked,
+    each handler runs behind a savepoint (a failure undoes only its own writes and is
+    recorded on its message), each is marked finished, and one commit ends the batch. A
+    duplicate delivery waits on the row lock (PostgreSQL) or the write lock (SQLite) and
+    then finds the message finished. Long jobs run afterwards, outside any transaction."""
+    outcome = dict.fromkeys(message_ids, "skipped")
     tenant = await get_tenant_by_id(tenant_id)
     if tenant.status != "active":
-        return "skipped"
-    ctx = Context.system(tenant)
-    now = utcnow()
-    async with tenant_scope(ctx):
-        rows = await OutboxMessage.select().where(_this(ctx, message_id)).output(
-            load_json=True).run()
-        if not rows or rows[0]["finished_at"] or rows[0]["dead_at"]:
-            return "skipped"
-        message = rows[0]
-        attempt = message["attempts"] + 1
-        await OutboxMessage.update({OutboxMessage.attempts: attempt,
-                                    OutboxMessage.started_at: now}).where(
-            _this(ctx, message_id)).run()
-    ctx = replace(ctx, request_id=message["request_id"])
-    try:
-        for h in handlers_for(tenant, message["kind"], message["name"]):
-            await _handle_once(ctx, message, h)
+        return outcome
+    base = Context.system(tenant)
+    long_jobs: list[tuple[dict[str, Any], list[Handler], int]] = []
+    async with tenant_scope(base):
+        for message_id in message_ids:
+            message = await _locked_message(base, message_id)
+            if message is None:
+                continue
+            ctx = replace(base, request_id=message["request_id"])
+            attempt = message["attempts"] + 1
+            handlers = handlers_for(tenant, message["kind"], message["name"])
+            if not all(h.transactional for h in handlers):
+                await OutboxMessage.update({OutboxMessage.attempts: attempt,
+                                            OutboxMessage.started_at: utcnow()}).where(
+                    _this(ctx, message_id)).run()
+                long_jobs.append((message, handlers, attempt))
+                continue
+            failure = None
+            for h in handlers:
+                failure = await _run_in_savepoint(ctx, message, h) or failure
+            if failure is not None:
+                outcome[message_id] = await _failed(ctx, message, attempt, failure)
+                continue
+            await _finish(ctx, message_id, attempt)
+            outcome[message_id] = "done"
+    for message, handlers, attempt in long_jobs:
+        outcome[message["id"]] = await _deliver_long(
+            replace(base, request_id=message["request_id"]), message, handlers, attempt)
+    return outcome
+
+
+async def _deliver_long(ctx: Context, message: dict[str, Any], handlers: list[Handler],
+                        attempt: int) -> str:
+    try:  # a long job: it commits its own chunks
+        for h in handlers:
+            await _run_long(ctx, message, h)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
         return await _failed(ctx, message, attempt, exc)
     async with tenant_scope(ctx):
-        await OutboxMessage.update({OutboxMessage.finished_at: utcnow(),
-                                    OutboxMessage.last_error: None}).where(
-            _this(ctx, message_id)).run()
+        await _finish(ctx, message["id"], attempt)
     return "done"
+
+
+async def _finish(ctx: Context, message_id: uuid.UUID, attempt: int) -> None:
+    now = utcnow()
+    await OutboxMessage.update({OutboxMessage.finished_at: now, OutboxMessage.attempts: attempt,
+                                OutboxMessage.last_error: None}).where(
+        _this(ctx, message_id)).run()
 
 
 async def _failed(ctx: Context, message: dict[str, Any], attempt: int, exc: BaseException
@@ -185,6 +237,7 @@ async def _failed(ctx: Context, message: dict[str, Any], attempt: int, exc: Base
         error = f"TimeoutError: 超过时间限制 / exceeded its time limit ({message['name']})"
     dead = attempt >= message["max_attempts"]
     values: dict[Any, Any] = {OutboxMessage.last_error: error[:2000],
+                              OutboxMessage.attempts: attempt,
                               OutboxMessage.available_at: utcnow() + backoff(attempt)}
     if dead:
         values[OutboxMessage.dead_at] = utcnow()
@@ -235,7 +288,9 @@ async def progress(ctx: Context, done: int, total: int | None = None,
 
 # -- relay -------------------------------------------------------------------------------
 
-Sender = Callable[[list[tuple[str, str]]], int]  # sends (tenant id, message id); returns count
+Sender = Callable[[list[tuple[str, list[str]]]], int]
+"""Sends (tenant id, message ids) batches to the broker; returns how many batches went."""
+BATCH = 50  # messages per broker message: one transaction handles them all
 
 
 def _ack_deadline(now: datetime, kind: str, name: str, ack_seconds: int) -> datetime:
@@ -274,19 +329,21 @@ async def relay_tenant(tenant: TenantInfo, send: Sender, ack_seconds: int,
         for due, ids in groups.items():
             await OutboxMessage.update({OutboxMessage.sent_at: now,
                                         OutboxMessage.available_at: due}).where(
-                OutboxMessage.id.is_in(ids)).run()
-    batch = [(str(tenant.id), str(r["id"])) for r in rows]
+                OutboxMessage.id.is_in(ids), OutboxMessage.tenant_id == tenant.id).run()
+    ids = [str(r["id"]) for r in rows]
+    batches = [(str(tenant.id), ids[i:i + BATCH]) for i in range(0, len(ids), BATCH)]
     try:
-        sent = await asyncio.get_running_loop().run_in_executor(None, send, batch)
+        sent = await asyncio.get_running_loop().run_in_executor(None, send, batches)
     except Exception as exc:  # noqa: BLE001 - broker down: the rows stay due
         log.warning("relay could not reach the broker", extra={"error": str(exc)[:300]})
         sent = 0
-    if sent < len(batch):  # send again soon, not after the ack timeout
-        unsent = [uuid.UUID(m) for _, m in batch[sent:]]
+    if sent < len(batches):  # send again soon, not after the ack timeout
+        unsent = [uuid.UUID(m) for _, chunk in batches[sent:] for m in chunk]
         async with tenant_scope(ctx):
             await OutboxMessage.update({OutboxMessage.available_at: utcnow() + timedelta(
-                seconds=1)}).where(OutboxMessage.id.is_in(unsent)).run()
-    return sent
+                seconds=1)}).where(OutboxMessage.id.is_in(unsent),
+                                   OutboxMessage.tenant_id == tenant.id).run()
+    return sum(len(chunk) for _, chunk in batches[:sent])
 
 
 async def relay_once(send: Sender, ack_seconds: int) -> int:
@@ -368,10 +425,10 @@ async def get(ctx: Context, message_id: uuid.UUID) -> dict[str, Any] | None:
     return rows[0]
 
 
-def _collector(into: list[tuple[str, str]]) -> Sender:
-    def collect(pairs: list[tuple[str, str]]) -> int:
-        into.extend(pairs)
-        return len(pairs)
+def _collector(into: list[tuple[str, list[str]]]) -> Sender:
+    def collect(batches: list[tuple[str, list[str]]]) -> int:
+        into.extend(batches)
+        return len(batches)
 
     return collect
 
@@ -383,11 +440,11 @@ async def run_due(tenant: TenantInfo, rounds: int = 50) -> int:
 
     ran = 0
     for _ in range(rounds):
-        batch: list[tuple[str, str]] = []
-        if not await relay_tenant(tenant, _collector(batch),
+        batches: list[tuple[str, list[str]]] = []
+        if not await relay_tenant(tenant, _collector(batches),
                                   kernel().settings.event_ack_seconds):
             break
-        for tenant_id, message_id in batch:
-            await deliver(uuid.UUID(tenant_id), uuid.UUID(message_id))
-            ran += 1
+        for tenant_id, chunk in batches:
+            await deliver_many(uuid.UUID(tenant_id), [uuid.UUID(m) for m in chunk])
+            ran += len(chunk)
     return ran

@@ -159,6 +159,23 @@ async def _check_references(ctx: Context, entity: EntityType, values: dict[str, 
         raise ValidationFailed(errors)
 
 
+async def _check_attachments(ctx: Context, entity: EntityType, values: dict[str, Any],
+                             record_id: uuid.UUID | None) -> None:
+    """Attachment fields hold ids of live documents of this tenant, uploaded to this record
+    once it exists (core.documents)."""
+    from core.documents import attachment_ok
+
+    errors = []
+    for key, value in values.items():
+        f = entity.field(key)
+        if f is None or f.type != FieldType.attachment or value is None:
+            continue
+        if not await attachment_ok(ctx, entity.name, record_id, value):
+            errors.append(field_error(entity, key, "attachment_unknown"))
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def _load_json(value: Any) -> Any:
     if isinstance(value, str):
         import json
@@ -321,6 +338,7 @@ async def create(ctx: Context, entity_name: str, data: Any,
         check_writable(ctx, entity, data)
         values = validate(entity, data, None)
         await _check_references(ctx, entity, values)
+        await _check_attachments(ctx, entity, values, None)
         keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
         row_id = uuid.uuid4()
         columns, bidx = _storage(entity, row_id, values, keys, None)
@@ -361,6 +379,7 @@ async def update(
         values = validate(entity, data, before)
         await _check_references(ctx, entity, values)
         changed = {k: v for k, v in values.items() if before.get(k) != v}
+        await _check_attachments(ctx, entity, changed, current["id"])
         if not changed:
             return present(ctx, entity, current, _decode_row(entity, current, None))
         columns, bidx = _storage(entity, current["id"], changed, keys, current)

@@ -34,6 +34,9 @@ class EntityType:
     checks: tuple[EntityCheck, ...] = ()  # cross-field rules on the merged record
     plugin: str = ""
     default_sort: str = "-created_at"
+    # Idempotency-Key on the API create route: False (not used), "optional" (used when the
+    # client sends one) or True (required: entities that move money or are financial records)
+    idempotent: bool | str = False
 
     def label(self, locale: str | None = None) -> str:
         return self.label_en if locale == "en" else self.label_zh

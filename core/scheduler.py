@@ -2,8 +2,8 @@
 
 One leader at a time fires them: a PostgreSQL session advisory lock when the database is
 PostgreSQL, else an exclusive lock on a file in the data directory (SQLite lives on one
-machine). Firing is also safe without the lock: a period is claimed by compare-and-set on
-`schedule_state` in the same transaction that writes the job to the outbox, so two
+machine). Firing is also safe without the lock: a period is claimed by updating the locked
+`schedule_state` row in the same transaction that writes the job to the outbox, so two
 schedulers racing still fire it once. After downtime the latest missed period fires once
 (`missed` says how many were skipped); jobs like the close of business catch up by date
 themselves.
@@ -72,7 +72,8 @@ async def fire_if_due(tenant: TenantInfo, pj: PeriodicJob, now: datetime) -> dat
     tz = ZoneInfo(tenant.timezone)
     local_now = now.astimezone(tz)
     async with tenant_scope(ctx):
-        query = ScheduleState.select().where(ScheduleState.job == pj.name)
+        query = ScheduleState.select().where(ScheduleState.tenant_id == tenant.id,
+                                             ScheduleState.job == pj.name)
         if ScheduleState._meta.db.engine_type == "postgres":
             query = query.lock_rows("UPDATE")
         rows = await query.run()
@@ -85,12 +86,11 @@ async def fire_if_due(tenant: TenantInfo, pj: PeriodicJob, now: datetime) -> dat
         if not periods:
             return None
         latest = periods[-1]
-        claimed = await ScheduleState.update({ScheduleState.last_fired_for: latest,
-                                              ScheduleState.fired_at: now}).where(
-            (ScheduleState.id == rows[0]["id"]) & (ScheduleState.last_fired_for == last)
-        ).returning(ScheduleState.id).run()
-        if not claimed:
-            return None  # another scheduler fired it in the meantime
+        # the row is locked (FOR UPDATE on PostgreSQL, an IMMEDIATE transaction on SQLite),
+        # so a racing scheduler waits here and then sees the new period as fired
+        await ScheduleState.update({ScheduleState.last_fired_for: latest,
+                                    ScheduleState.fired_at: now}).where(
+            ScheduleState.id == rows[0]["id"]).run()
         job = next(j for j in kernel().jobs if j.name == pj.job)
         kwargs: dict[str, Any] = {}
         if _accepts(job.fn, "scheduled_for"):

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 PREFIX = "XINDAI_"
 Profile = Literal["embedded", "saas", "onprem"]
 Locale = Literal["zh-CN", "en"]
+MAX_DOCUMENT_BYTES = 1024 * 1024 * 1024  # an upload limit above 1 GiB is a mistake
 
 
 class SettingsError(Exception):
@@ -54,6 +55,9 @@ class Settings:
     relay_poll_ms: int = 200  # how often the relay looks for due messages when idle
     scheduler_tick_seconds: int = 15  # how often the scheduler leader checks periodic jobs
     webhook_attempts: int = 20  # tries per webhook delivery before it is dead (about 8 hours)
+    idempotency_ttl_hours: int = 24  # how long an Idempotency-Key and its answer are kept
+    document_dir: Path = Path("")  # encrypted uploaded documents; default data_dir/documents
+    document_max_bytes: int = 20 * 1024 * 1024  # largest accepted upload (HTTP 413 above)
 
     @property
     def is_sqlite(self) -> bool:
@@ -190,6 +194,9 @@ def _complete(s: Settings) -> Settings:
             raise SettingsError(_env_name(name), "至少为 1", "must be at least 1")
     if not 1 <= s.webhook_attempts <= 100:
         raise SettingsError("XINDAI_WEBHOOK_ATTEMPTS", "应在 1–100 之间", "must be between 1 and 100")
+    if not 1 <= s.idempotency_ttl_hours <= 24 * 90:
+        raise SettingsError("XINDAI_IDEMPOTENCY_TTL_HOURS", "应在 1–2160 小时（90 天）之间",
+                            "must be between 1 and 2160 hours (90 days)")
     try:
         ZoneInfo(s.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -206,8 +213,15 @@ def _complete(s: Settings) -> Settings:
         raise SettingsError(
             "XINDAI_REDIS_URL", "SaaS 模式必须配置 Redis", "the saas profile requires Redis"
         )
+    if not 1024 <= s.document_max_bytes <= MAX_DOCUMENT_BYTES:
+        raise SettingsError(
+            "XINDAI_DOCUMENT_MAX_BYTES", f"应在 1024 到 {MAX_DOCUMENT_BYTES} 字节之间",
+            f"must be between 1024 and {MAX_DOCUMENT_BYTES} bytes",
+        )
     if s.key_file == Path(""):
         s = replace(s, key_file=s.data_dir / "master.key")
     if s.audit_key_file == Path(""):
         s = replace(s, audit_key_file=s.data_dir / "audit-signing.key")
+    if s.document_dir == Path(""):
+        s = replace(s, document_dir=s.data_dir / "documents")
     return s

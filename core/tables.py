@@ -299,8 +299,8 @@ class ProcessedMessage(TenantOwned, Table, tablename="processed_message"):
 
 class ScheduleState(TenantOwned, Table, tablename="schedule_state"):
     """The last period a periodic job was fired for, per tenant: the scheduler fires a period
-    once (compare-and-set in one transaction with the outbox insert) and catches up after
-    downtime."""
+    once (the row locked, updated in one transaction with the outbox insert) and catches up
+    after downtime."""
 
     id = UUID(primary_key=True, default=uuid.uuid4)
     job = Varchar(length=100)
@@ -335,10 +335,54 @@ class WebhookDelivery(TenantOwned, Table, tablename="webhook_delivery"):
     error = Varchar(length=500, null=True, default=None)
     delivered = Boolean(default=False)
     at = Timestamptz(default=utcnow)
+class IdempotencyKey(TenantOwned, Table, tablename="idempotency_key"):
+    """A client's `Idempotency-Key` and the first answer given to it, replayed on retries.
+
+    Scoped to the caller (`principal`, a user id), so one user's key never replays another's
+    answer. `lock_token` fences the claim: only the request holding the current token may
+    store the answer, so a request that outlived its lease cannot commit next to its taker.
+    """
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    principal = Varchar(length=64)  # the caller's user id
+    key = Varchar(length=255)
+    method = Varchar(length=10)
+    path = Text()
+    fingerprint = Varchar(length=64)  # SHA-256 of method, path, query and canonical body
+    status = Varchar(length=12, default="in_progress")  # in_progress | done
+    lock_token = Varchar(length=32)
+    locked_at = Timestamptz(default=utcnow)
+    response_status = Integer(null=True, default=None)
+    response_headers = JSON(default=[])  # [[name, value], ...] without hop-by-hop headers
+    response_body = Text(null=True, default=None)  # sealed with the tenant's data key
+    created_at = Timestamptz(default=utcnow)
+    expires_at = Timestamptz()
+    # unique ('tenant_id', 'principal', 'key'): index idempotency_key_unique (see migrations)
+class Document(TenantOwned, Table, tablename="document"):
+    """An uploaded file (KYC copy, contract, ...) of one record. The file itself is stored
+    encrypted outside the database (core.docstore); this row says whose it is and how to
+    show it. The file name may contain a person's name: it is sealed like a secret field
+    and shown masked."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    entity = Varchar(length=63)
+    record_id = UUID()
+    kind = Varchar(length=30)
+    filename_sealed = Text()  # AES-256-GCM of the original file name (core.crypto)
+    filename_masked = Varchar(length=100)  # display form, e.g. "张***.jpg"
+    content_type = Varchar(length=100)  # from the file's magic bytes, not the client
+    size = BigInt()  # plaintext bytes
+    key_version = Integer()  # data key version the file is encrypted under
+    digest = Varchar(length=64)  # HMAC-SHA256 of the content, keyed per tenant
+    created_by = Varchar(length=64, null=True, default=None)
+    created_at = Timestamptz(default=utcnow)
+    deleted_at = Timestamptz(null=True, default=None)
+    deleted_by = Varchar(length=64, null=True, default=None)
+    # index document_by_record (tenant_id, entity, record_id) (see migrations)
 
 
 KERNEL_TABLES: list[type[Table]] = [
     Tenant, TenantKey, CustomField, BlindIndex, Role, User, ApiToken, OrgUnit, FieldPolicy,
     WebSession, AuthEvent, AuditEntry, AuditHead, AuditCheckpoint, OutboxMessage,
-    ProcessedMessage, ScheduleState, Webhook, WebhookDelivery,
+    ProcessedMessage, ScheduleState, Webhook, WebhookDelivery, IdempotencyKey, Document,
 ]

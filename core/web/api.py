@@ -1,8 +1,10 @@
 """The JSON API under /api/v1: sign-in, and generic CRUD for every registry entity.
 
 Each entity gets `/api/v1/<api_path>` (list, create) and `/api/v1/<api_path>/{id}` (get,
-patch, delete), plus `/api/v1/<api_path>/fields` (the fields as this tenant sees them).
-All of them go through core.records, the one write path.
+patch, delete), plus `/api/v1/<api_path>/fields` (the fields as this tenant sees them) and
+`/api/v1/<api_path>/{id}/documents` (the record's uploaded files: list, upload, download,
+delete). All of them go through core.records, the one write path (documents through
+core.documents, which checks the record through the same read path).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import msgspec
 from litestar import Request, Router, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.response import Stream
 
-from core import identity, platform, records
+from core import documents, identity, platform, records
 from core.access import field_policy
 from core.customfields import add_custom_field, remove_custom_field
 from core.errors import XindaiError
@@ -30,6 +33,8 @@ from core.web.context import (
     request_locale,
     user_agent,
 )
+from core.web.idempotency import IdempotencyMiddleware, documented
+from core.web.uploads import body_limit, download_response, upload_from_request
 
 LOGIN_LIMIT_PER_MINUTE = 20
 TOKEN_LIMIT_PER_MINUTE = 10
@@ -174,9 +179,15 @@ def entity_router(entity: EntityType) -> Router:
         result = await records.list_records(ctx, name, filters, sort, page, per_page, q)
         return PageResponse(**result.as_dict())
 
+    create_opt: dict[str, Any] = need("create")
+    if entity.idempotent:
+        create_opt["idempotent"] = entity.idempotent
+
     @post("/", summary=f"Create a {tag}", tags=[tag], operation_id=f"create_{name}",
-          opt=need("create"))
+          opt=create_opt)
     async def create(ctx: CurrentContext, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        """With `Idempotency-Key` (where the entity declares it) a retry returns the first
+        answer instead of creating a second record."""
         return await records.create(ctx, name, data)
 
     @get("/{record_id:uuid}", summary=f"Get a {tag}", tags=[tag], operation_id=f"get_{name}",
@@ -223,9 +234,45 @@ def entity_router(entity: EntityType) -> Router:
     async def drop_field(ctx: CurrentContext, key: FromPath[str]) -> None:
         await remove_custom_field(ctx, name, key)
 
-    return Router(path=f"/{entity.api_path}", route_handlers=[
+    @get("/{record_id:uuid}/documents", summary=f"Documents of a {tag}", tags=[tag],
+         operation_id=f"list_documents_{name}", opt=need("read"))
+    async def list_documents(ctx: CurrentContext, record_id: FromPath[UUID]
+                             ) -> list[dict[str, Any]]:
+        """The record's documents, newest first; file names masked."""
+        return await documents.list_documents(ctx, name, record_id)
+
+    @post("/{record_id:uuid}/documents", summary=f"Upload a document to a {tag}", tags=[tag],
+          operation_id=f"upload_document_{name}", opt=need("update"), status_code=201,
+          request_max_body_size=body_limit())
+    async def upload_document(request: Request[Any, Any, Any], ctx: CurrentContext,
+                              record_id: FromPath[UUID]) -> dict[str, Any]:
+        """`multipart/form-data` with `kind` (id_front, id_back, credit_report,
+        bank_statement, property_certificate, contract, other) and `file` (PDF, JPEG, PNG or
+        WEBP, judged by its content; larger than XINDAI_DOCUMENT_MAX_BYTES: 413). The file
+        is encrypted as it arrives; the upload is recorded in the audit log."""
+        return await upload_from_request(request, ctx, name, record_id)
+
+    @get("/{record_id:uuid}/documents/{document_id:uuid}",
+         summary=f"Download a document of a {tag}", tags=[tag],
+         operation_id=f"download_document_{name}", opt=need("read"))
+    async def download_document(ctx: CurrentContext, record_id: FromPath[UUID],
+                                document_id: FromPath[UUID], inline: FromQuery[bool] = False
+                                ) -> Stream:
+        """The file, decrypted as it is sent; `?inline=true` to preview it in a browser.
+        Every download is recorded in the audit log."""
+        return await download_response(ctx, name, record_id, document_id, inline)
+
+    @delete("/{record_id:uuid}/documents/{document_id:uuid}",
+            summary=f"Delete a document of a {tag}", tags=[tag],
+            operation_id=f"delete_document_{name}", opt=need("update"))
+    async def delete_document(ctx: CurrentContext, record_id: FromPath[UUID],
+                              document_id: FromPath[UUID]) -> None:
+        await documents.delete_document(ctx, name, record_id, document_id)
+
+    return Router(path=f"/{entity.api_path}", route_handlers=documented([
         list_records, create, read, change, remove, reveal, fields, add_field, drop_field,
-    ])
+        list_documents, upload_document, download_document, delete_document,
+    ]))
 
 
 def api_router(entities: list[EntityType], plugin_routes: list[Any]) -> Router:
@@ -237,4 +284,5 @@ def api_router(entities: list[EntityType], plugin_routes: list[Any]) -> Router:
     handlers.extend(entity_router(e) for e in entities)
     handlers.extend(plugin_routes)
     return Router(path="/api/v1", route_handlers=handlers,
-                  dependencies={"ctx": Provide(provide_ctx)}, guards=[access_guard])
+                  dependencies={"ctx": Provide(provide_ctx)}, guards=[access_guard],
+                  middleware=[IdempotencyMiddleware])

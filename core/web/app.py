@@ -20,6 +20,7 @@ from core.errors import XindaiError
 from core.web.api import api_router
 from core.web.context import plugin_guard
 from core.web.errors import http_error, internal_error, xindai_error
+from core.web.idempotency import check_routes, documented
 from core.web.oidc import oidc_router
 from core.web.ui import SecurityHeaders, static_router, template_config, ui_router
 
@@ -73,7 +74,7 @@ def plugin_routers(k: K.Kernel) -> list[Any]:
     for plugin, handler in k.plugins.collect_owned("register_routes"):
         by_plugin.setdefault(plugin, []).append(handler)
     return [
-        Router(path="/", route_handlers=handlers, guards=[plugin_guard(plugin)])
+        Router(path="/", route_handlers=documented(handlers), guards=[plugin_guard(plugin)])
         for plugin, handlers in by_plugin.items()
     ]
 
@@ -106,7 +107,7 @@ def create_app(k: K.Kernel | None = None, run_jobs: bool = False,
                 await K.stop(k)
 
     entities = list(k.registry.entities.values())
-    return Litestar(
+    app = Litestar(
         route_handlers=[api_router(entities, plugin_routers(k)), oidc_router,
                         ui_router(entities), static_router()],
         lifespan=[lifespan],
@@ -124,3 +125,5 @@ def create_app(k: K.Kernel | None = None, run_jobs: bool = False,
         ),
         debug=False,
     )
+    check_routes(app)
+    return app

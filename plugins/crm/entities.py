@@ -64,4 +64,5 @@ CUSTOMER = EntityType(
         FieldDef("source", FieldType.text, "来源渠道", "Source", max_length=40),
     ),
     checks=(_identity_required,),
+    idempotent="optional",  # a retried create with the same Idempotency-Key makes no twin
 )

@@ -186,3 +186,62 @@ def test_language_switch_and_the_menu_on_a_phone(
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert "退出" in page.inner_text(".topbar")
     page.context.close()
+
+
+def tiny_png(width: int = 6, height: int = 4) -> bytes:
+    """A real PNG (red pixels), so the browser can show the preview."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + b"\xc8\x1e\x1e" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
+                                                              0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_upload_a_document_on_a_customer_page_see_it_listed_and_open_it(
+    browser: Any, demo: dict[str, Any], tmp_path: Path
+) -> None:
+    base, logins = demo["base"], demo["logins"]
+    picture = tmp_path / "王建国客户身份证正面.png"
+    picture.write_bytes(tiny_png())
+    page = new_page(browser)
+    sign_in(page, base, "officer", logins["officer"])
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/e/customer")
+    page.locator(".records-table tbody tr a").first.click()
+    page.wait_for_url(re.compile(r".*/e/customer/[0-9a-f-]{36}$"))
+    customer_url = page.url
+    assert page.inner_text("#documents h2") == "资料"
+    page.select_option("#f-doc-kind", "id_front")
+    page.set_input_files("#f-doc-file", str(picture))
+    page.click("form.upload-form button[type=submit]")
+    page.wait_for_url(f"{customer_url}#documents")
+    row = page.locator(".documents-table tbody tr").first
+    assert "身份证人像面" in row.inner_text() and "王***.png" in row.inner_text()
+    assert "王建国" in row.inner_text()  # the uploader: the officer's display name
+    assert "王建国客户身份证正面" not in page.content()  # the file name only masked
+
+    with page.context.expect_page() as opened:
+        row.locator("a.preview").click()
+    preview = opened.value
+    preview.wait_for_load_state()
+    assert preview.evaluate("document.contentType") == "image/png"
+    assert preview.evaluate("document.images[0].naturalWidth") == 6
+    href = row.locator("a.download").get_attribute("href") or ""
+    response = page.request.get(f"{base}{href}")  # the browser's session cookie
+    assert response.status == 200 and response.body() == tiny_png()
+    assert "filename*=UTF-8''" in response.headers["content-disposition"]
+    preview.close()
+
+    other = new_page(browser)  # another branch's officer: the document does not exist
+    sign_in(other, base, "officer2", logins["officer2"])
+    other.wait_for_url(f"{base}/")
+    result = other.request.get(f"{base}{href}")
+    assert result.status == 404
+    other.context.close()
+    page.context.close()

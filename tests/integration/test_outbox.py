@@ -23,7 +23,7 @@ async def effects(ctx: Any) -> list[str]:
     async with tenant_scope(ctx, write=False):
         rows = await AuditEntry.select(AuditEntry.record_id).where(
             AuditEntry.action == "example.effect", AuditEntry.tenant_id == ctx.tenant_id).run()
-    return [r["record_id"] for r in rows]
+    return sorted(r["record_id"] for r in rows)
 
 
 async def make_due(ctx: Any, message_id: uuid.UUID | None = None) -> None:
@@ -135,18 +135,18 @@ async def test_an_unacknowledged_message_is_sent_again(kernel: Any, new_tenant: 
     ctx = await new_tenant(plugins=["crm", "example"], records=False)
     async with tenant_scope(ctx):
         message_id = await emit(ctx, "example.ping", {"n": 7})
-    lost: list[tuple[str, str]] = []
+    lost: list[tuple[str, list[str]]] = []
 
-    def broker_that_loses(batch: list[tuple[str, str]]) -> int:
-        lost.extend(batch)  # "sent", then the worker holding it was killed
-        return len(batch)
+    def broker_that_loses(batches: list[tuple[str, list[str]]]) -> int:
+        lost.extend(batches)  # "sent", then the worker holding it was killed
+        return len(batches)
 
     assert await outbox.relay_tenant(ctx.tenant, broker_that_loses, ack_seconds=60) == 1
     assert await outbox.relay_tenant(ctx.tenant, broker_that_loses, ack_seconds=60) == 0
     await make_due(ctx, message_id)  # the ack timeout passed
     assert await outbox.run_due(ctx.tenant) == 1
     assert await effects(ctx) == ["7"]
-    assert lost == [(str(ctx.tenant_id), str(message_id))]
+    assert lost == [(str(ctx.tenant_id), [str(message_id)])]
 
 
 async def test_a_broker_that_is_down_loses_nothing(kernel: Any, new_tenant: Any) -> None:
@@ -155,7 +155,7 @@ async def test_a_broker_that_is_down_loses_nothing(kernel: Any, new_tenant: Any)
         for n in range(3):
             await emit(ctx, "example.ping", {"n": n})
 
-    def broker_down(batch: list[tuple[str, str]]) -> int:
+    def broker_down(batches: list[tuple[str, list[str]]]) -> int:
         raise ConnectionError("Redis is down")
 
     assert await outbox.relay_tenant(ctx.tenant, broker_down, ack_seconds=60) == 0
@@ -172,3 +172,18 @@ async def test_enqueue_refuses_arguments_that_are_not_json(kernel: Any, new_tena
     with pytest.raises(TypeError):
         await jobs.enqueue(ctx, "example.touch", note=object())
     assert await outbox.recent(ctx) == []
+
+
+async def test_one_failing_message_in_a_batch_spoils_nothing_else(kernel: Any, new_tenant: Any
+                                                                   ) -> None:
+    ctx = await new_tenant(plugins=["crm", "example"], records=False)
+    async with tenant_scope(ctx):
+        ok_before = await emit(ctx, "example.ping", {"n": 1})
+        bad = await emit(ctx, "example.ping", {"n": 2, "fail": True})
+        ok_after = await emit(ctx, "example.ping", {"n": 3})
+    outcome = await outbox.deliver_many(ctx.tenant_id, [ok_before, bad, ok_after])
+    assert outcome == {ok_before: "done", bad: "failed", ok_after: "done"}
+    assert await effects(ctx) == ["1", "3"]
+    row = await outbox.get(ctx, bad)
+    assert row is not None and row["attempts"] == 1 and "ping 2 refused" in row["last_error"]
+    assert (await audit.verify_tenant(ctx)).ok

@@ -84,7 +84,9 @@ async def test_menus_events_jobs_and_providers_follow_enablement(kernel: Any,
 
     assert plugin_jobs(kernel.periodic_jobs_for(on.tenant)) == ["example.nightly"]
     assert plugin_jobs(kernel.periodic_jobs_for(off.tenant)) == []
-    assert plugin_jobs(jobs_for(on)) == ["example.touch"] and plugin_jobs(jobs_for(off)) == []
+    assert plugin_jobs(jobs_for(on)) == ["example.touch", "example.flaky", "example.slow",
+                                         "example.steps"]
+    assert plugin_jobs(jobs_for(off)) == []
     with pytest.raises(NotFound):
         await enqueue(off, "example.touch", note="x")
     assert kernel.provider("sms", on.tenant) == "example-sms"

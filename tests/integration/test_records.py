@@ -84,7 +84,7 @@ async def test_tenant_adds_every_custom_field_type(new_tenant: Any) -> None:
         "datetime": "2026-11-22T10:00:00+08:00", "boolean": "是", "single_select": "a",
         "multi_select": ["a", "b"], "phone": "+8613800138000", "email": "A@Example.com",
         "resident_id": "11010519491231002X", "credit_code": "91110000600037341L",
-        "region": "140105", "attachment": "att_0123456789", "reference": None,
+        "region": "140105", "attachment": None, "reference": None,
     }
     opts = [{"value": "a", "zh": "甲", "en": "A"}, {"value": "b", "zh": "乙", "en": "B"}]
     for ftype in FieldType:
@@ -97,6 +97,10 @@ async def test_tenant_adds_every_custom_field_type(new_tenant: Any) -> None:
         await add_custom_field(ctx, "customer", spec)
     target = await records.create(ctx, "customer", VALID)
     samples["reference"] = target["id"]
+    from core import documents
+
+    doc = await documents.upload(ctx, "customer", target["id"], "other", "a.pdf", b"%PDF-1.4\n")
+    samples["attachment"] = doc["id"]  # an uploaded document of the tenant
     data = {**VALID,
             **{f"f_{k}": v for k, v in samples.items()}}
     from core.validators import resident_id_check_char

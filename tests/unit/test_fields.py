@@ -374,11 +374,17 @@ class TestIdentifierTypes:
 
 
 class TestAttachment:
-    @pytest.mark.parametrize("raw", ["abcdefgh", "A1_b2-C3d4", "x" * 64])
-    def test_accepted(self, raw):
-        assert fd("attachment").coerce(raw) == raw
+    """An attachment is a document id (a UUID); that the document exists, in the same
+    tenant and record, is checked by the write path (tests/integration/test_documents.py)."""
 
-    @pytest.mark.parametrize("raw", ["abc", "x" * 65, "abc def gh", "../../etc/pw", 12345678])
+    DOC = "7d1f7c0e-1234-4000-8000-00000000abcd"
+
+    @pytest.mark.parametrize("raw", [DOC, DOC.upper(), f" {DOC} ", UUID(DOC)])
+    def test_accepted_in_canonical_form(self, raw):
+        assert fd("attachment").coerce(raw) == self.DOC
+
+    @pytest.mark.parametrize("raw", ["abc", "att_0123456789", "x" * 36, "../../etc/pw", 12345678,
+                                     DOC + "0", ["a"]])
     def test_refused(self, raw):
         assert problem(fd("attachment"), raw).code == "attachment"
 

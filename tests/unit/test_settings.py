@@ -77,6 +77,19 @@ class TestDefaults:
         assert s.sqlite_path == Path("/srv/xindai/xindai.sqlite3")
         assert s.key_file == Path("/srv/xindai/master.key")
 
+    def test_documents_under_the_data_dir_up_to_20_mib(self):
+        s = load_settings(environ={"XINDAI_DATA_DIR": "/srv/xindai"})
+        assert s.document_dir == Path("/srv/xindai/documents")
+        assert s.document_max_bytes == 20 * 1024 * 1024
+        s = load_settings(environ={"XINDAI_DOCUMENT_DIR": "/mnt/nfs/docs",
+                                   "XINDAI_DOCUMENT_MAX_BYTES": "5242880"})
+        assert s.document_dir == Path("/mnt/nfs/docs") and s.document_max_bytes == 5 * 1024 * 1024
+
+    @pytest.mark.parametrize("value", ["0", "1023", str(2 * 1024 ** 3), "-5"])
+    def test_document_limit_out_of_range(self, value):
+        err = settings_error({"XINDAI_DOCUMENT_MAX_BYTES": value})
+        assert_operator_line(err, "XINDAI_DOCUMENT_MAX_BYTES")
+
     def test_explicit_key_file_kept(self):
         s = load_settings(environ={"XINDAI_KEY_FILE": "/etc/xindai/key"})
         assert s.key_file == Path("/etc/xindai/key")
@@ -216,6 +229,16 @@ class TestEnvErrors:
     @pytest.mark.parametrize("size", ["0", "-3", "many"])
     def test_db_pool_size(self, size):
         assert_operator_line(settings_error({"XINDAI_DB_POOL_SIZE": size}), "XINDAI_DB_POOL_SIZE")
+
+    @pytest.mark.parametrize("hours", ["0", "2161", "a day"])
+    def test_idempotency_ttl_bounds(self, hours):
+        assert_operator_line(settings_error({"XINDAI_IDEMPOTENCY_TTL_HOURS": hours}),
+                             "XINDAI_IDEMPOTENCY_TTL_HOURS")
+
+    def test_idempotency_ttl_default_and_value(self):
+        assert load_settings(environ={}).idempotency_ttl_hours == 24
+        assert load_settings(environ={"XINDAI_IDEMPOTENCY_TTL_HOURS": "48"}
+                             ).idempotency_ttl_hours == 48
 
     def test_miscased_variable_is_not_silently_ignored(self):
         err = settings_error({"XINDAI_Port": "9000"})

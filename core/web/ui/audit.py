@@ -71,6 +71,9 @@ ACTIONS = {
     "webhook.update": N_("Webhook changed"),
     "webhook.delete": N_("Webhook deleted"),
     "job.retry": N_("Failed job retried"),
+    "document.upload": N_("Document uploaded"),
+    "document.download": N_("Document downloaded or previewed"),
+    "document.delete": N_("Document deleted"),
 }
 KERNEL_ENTITIES = {
     "user": N_("User"),
@@ -81,6 +84,7 @@ KERNEL_ENTITIES = {
     "tenant_key": N_("Data key"),
     "webhook": N_("Webhook"),
     "outbox_message": N_("Background job"),
+    "document": N_("Document"),
 }
 PROBLEMS = {
     "changed": N_("the entry was changed"),

@@ -2,9 +2,12 @@
 
 `/e/<entity>` lists, `/e/<entity>/new` creates, `/e/<entity>/<id>` shows, `/e/<entity>/<id>/
 edit` changes, `/e/<entity>/<id>/reveal/<field>` reveals one masked value (htmx, recorded)
-and `/e/<entity>/<id>/delete` deletes. Each route names its permission (`<entity>.read`, ...)
-like the API's, and everything goes through core.records with the signed-in Context, so the
-object rules, field policies, validation and masking are exactly the API's.
+and `/e/<entity>/<id>/delete` deletes. The detail page also lists the record's documents:
+`/e/<entity>/<id>/documents` uploads one (streamed and encrypted as it arrives), `.../
+documents/<doc>` downloads it (`?inline=1` previews it) and `.../documents/<doc>/delete`
+removes it. Each route names its permission (`<entity>.read`, ...) like the API's, and
+everything goes through core.records and core.documents with the signed-in Context, so
+the object rules, field policies, validation, masking and audit are exactly the API's.
 """
 
 from __future__ import annotations
@@ -16,14 +19,15 @@ from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from core import records
-from core.errors import Conflict, ValidationFailed, XindaiError
+from core import documents, records
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed, XindaiError
 from core.registry import EntityType
 from core.tenancy import Context
 from core.web.context import CurrentContext
 from core.web.ui import forms
 from core.web.ui.i18n import gettext_for
 from core.web.ui.render import local_time, render
+from core.web.uploads import body_limit, download_response, upload_from_request
 
 PER_PAGE_CHOICES = (10, 20, 50, 100)
 MAX_QUERY = 100
@@ -141,23 +145,82 @@ def entity_routes(entity: EntityType) -> Router:
                         "long": f.type == "long_text"})
         return out
 
-    @get("/{record_id:str}", opt=need("read"), name=f"ui_detail_{name}", **UI)
-    async def detail(request: Request[Any, Any, Any], ctx: CurrentContext,
-                     record_id: FromPath[str]) -> Response[Any]:
+    def _documents(ctx: Context, record_id: str, items: list[dict[str, Any]]
+                   ) -> list[dict[str, Any]]:
+        lang, tz = ctx.locale, ctx.tenant.timezone
+        url = f"{base}/{record_id}/documents"
+        return [{"id": d["id"], "kind": documents.kind_label(d["kind"], lang),
+                 "filename": d["filename"], "size": documents.human_size(d["size"]),
+                 "uploader": d["created_by_name"], "uploaded": local_time(d["created_at"], tz),
+                 "preview_url": f"{url}/{d['id']}?inline=1",
+                 "download_url": f"{url}/{d['id']}",
+                 "delete_url": f"{url}/{d['id']}/delete"} for d in items]
+
+    async def _detail_page(request: Request[Any, Any, Any], ctx: Context, record_id: str,
+                           status: int = 200, upload_error: str = "",
+                           kind: str = "") -> Response[Any]:
         record = await records.get(ctx, name, record_id)
         current = await records.entity_for(ctx, name)
-        tz = ctx.tenant.timezone
+        tz, lang = ctx.tenant.timezone, ctx.locale
         return render(
-            request, "entity/detail.html",
-            entity={"name": name, "label": current.label(ctx.locale), "base": base},
+            request, "entity/detail.html", status=status,
+            entity={"name": name, "label": current.label(lang), "base": base},
             record={"id": record["id"], "version": record["version"],
                     "created": local_time(record["created_at"], tz),
                     "updated": local_time(record["updated_at"], tz)},
-            title=_title(ctx, current, record, ctx.locale),
+            title=_title(ctx, current, record, lang),
             fields=_detail_fields(ctx, current, record),
             can_edit=ctx.access.can(f"{name}.update"),
             can_delete=ctx.access.can(f"{name}.delete"),
+            documents=_documents(ctx, record["id"], await documents.list_documents(
+                ctx, name, record["id"])),
+            upload={"action": f"{base}/{record['id']}/documents", "error": upload_error,
+                    "kind": kind, "max": documents.human_size(documents.max_bytes()),
+                    "kinds": [(k, documents.kind_label(k, lang)) for k in documents.KINDS]},
         )
+
+    @get("/{record_id:str}", opt=need("read"), name=f"ui_detail_{name}", **UI)
+    async def detail(request: Request[Any, Any, Any], ctx: CurrentContext,
+                     record_id: FromPath[str]) -> Response[Any]:
+        return await _detail_page(request, ctx, record_id)
+
+    @post("/{record_id:str}/documents", opt={**need("update"), "csrf": "stream"},
+          name=f"ui_upload_{name}", status_code=303, request_max_body_size=body_limit(), **UI)
+    async def upload(request: Request[Any, Any, Any], ctx: CurrentContext,
+                     record_id: FromPath[str]) -> Response[Any]:
+        """A file from the detail page's form, encrypted as it streams in; a refused one
+        shows the page again with the reason (413, 422) and nothing stored."""
+        from core.web.sessions import csrf_of
+
+        expected = None if request.headers.get("x-csrf-token") else csrf_of(request)
+        fields: dict[str, str] = {}
+        try:
+            await upload_from_request(request, ctx, name, record_id, expected, fields)
+        except (NotFound, Forbidden):
+            raise
+        except XindaiError as exc:
+            if exc.status not in (413, 415, 422):
+                raise
+            message = "; ".join(e.message(ctx.locale) for e in exc.errors) \
+                if isinstance(exc, ValidationFailed) else exc.message(ctx.locale)
+            return await _detail_page(request, ctx, record_id, exc.status, message,
+                                      fields.get("kind", ""))
+        return Redirect(f"{base}/{record_id}#documents", status_code=303)
+
+    @get("/{record_id:str}/documents/{document_id:str}", opt=need("read"),
+         name=f"ui_download_{name}", **UI)
+    async def download(request: Request[Any, Any, Any], ctx: CurrentContext,
+                       record_id: FromPath[str], document_id: FromPath[str]) -> Response[Any]:
+        """The file (`?inline=1`: shown by the browser, for images and PDF); recorded."""
+        inline = request.query_params.get("inline") in ("1", "true")
+        return await download_response(ctx, name, record_id, document_id, inline)
+
+    @post("/{record_id:str}/documents/{document_id:str}/delete", opt=need("update"),
+          name=f"ui_delete_document_{name}", status_code=303, **UI)
+    async def delete_document(ctx: CurrentContext, record_id: FromPath[str],
+                              document_id: FromPath[str]) -> Response[Any]:
+        await documents.delete_document(ctx, name, record_id, document_id)
+        return Redirect(f"{base}/{record_id}#documents", status_code=303)
 
     @post("/{record_id:str}/reveal/{field_key:str}", opt=need("reveal"),
           name=f"ui_reveal_{name}", status_code=200, **UI)
@@ -268,4 +331,5 @@ def entity_routes(entity: EntityType) -> Router:
 
     return Router(path=base, route_handlers=[
         list_view, new_form, create, detail, reveal, edit_form, update, remove,
+        upload, download, delete_document,
     ])

@@ -10,7 +10,10 @@ Every UI handler declares `opt` like the API's: `public`, `authenticated` or a
 - CSRF on every POST/PUT/PATCH/DELETE: the session's own secret, echoed in the `_csrf`
   form field or the `X-CSRF-Token` header (htmx); the login form, which has no session yet,
   uses a double-submit cookie (opt `csrf: "login"`). A missing or wrong token answers 403
-  before the handler runs, so nothing is written.
+  before the handler runs, so nothing is written. File uploads (opt `csrf: "stream"`) are
+  the one exception: their body is read as a stream by the handler, which checks the
+  `_csrf` field before storing any byte of the file (core.web.uploads); a header token is
+  still checked here.
 
 The API under /api/v1 takes bearer tokens only and has no CSRF check (a browser never sends
 a bearer token on its own).
@@ -77,6 +80,8 @@ async def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], opt: dict[s
     from core.web.sessions import context_from_session, csrf_of
 
     sent = connection.headers.get(CSRF_HEADER)
+    if not sent and opt.get("csrf") == "stream":
+        return  # checked by the handler as the multipart body streams in, before storing
     if not sent and isinstance(connection, Request):
         sent = (await connection.form()).get(CSRF_FIELD)
     if opt.get("csrf") == "login":
