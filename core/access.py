@@ -65,7 +65,7 @@ BUILTIN_ROLES: tuple[tuple[str, str, str, str], ...] = (
     ("tenant_admin", "租户管理员", "Tenant admin", "all"),
 )
 KERNEL_GRANTS: dict[str, tuple[str, ...]] = {
-    "tenant_admin": (ALL,),
+    "tenant_admin": (ALL,),  # every permission, webhooks.manage and jobs.manage included
     "loan_officer": ("tokens.manage",),
     "general_manager": ("auth.events", "audit.read"),
     "compliance": ("auth.events", "audit.read", "audit.export"),
@@ -83,6 +83,8 @@ KERNEL_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
     ("admin.keys", "密钥管理（轮换、粉碎）", "Key management (rotate, shred)"),
     ("audit.read", "查看审计日志", "View the audit log"),
     ("audit.export", "导出审计日志", "Export the audit log"),
+    ("webhooks.manage", "管理 Webhook（事件推送）", "Manage webhooks (event delivery)"),
+    ("jobs.manage", "查看与重试后台作业", "View and retry background jobs"),
 )
 NONE = Access()
 

@@ -41,7 +41,8 @@ EventHandler = Callable[["Context", dict[str, Any]], Awaitable[None] | None]
 
 @dataclass(frozen=True)
 class Subscription:
-    """A plugin's handler for a domain event such as `customer.created`."""
+    """A plugin's handler for a domain event such as `customer.created`, or `"*"` for every
+    event; `name` keys its once-only delivery, so keep it stable."""
 
     event: str
     handler: EventHandler

@@ -84,9 +84,11 @@ def register_menu_items(register: Callable[[MenuItem], None]) -> None:
 
 @hookspec
 def register_event_handlers(register: Callable[[Subscription], None]) -> None:
-    """Subscribe handlers to domain events (`customer.created`, ...).
+    """Subscribe handlers to domain events (`customer.created`, ...; `"*"` for all).
 
-    Handlers run only for tenants that enabled the plugin, with that tenant's context.
+    Handlers run after the event's change committed, once in effect, only for tenants
+    that enabled the plugin, with that tenant's context; a handler with an `event`
+    parameter also gets the event type.
     """
 
 

@@ -291,6 +291,35 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "plugin '{plugin}' is not enabled for this tenant",
     },
     "unknown_plugin": {"zh-CN": "未知的插件“{plugin}”", "en": "unknown plugin '{plugin}'"},
+    # webhooks and background jobs
+    "webhook_url": {
+        "zh-CN": "请填写以 http:// 或 https:// 开头的完整地址（最多 500 个字符，不含用户名和密码）",
+        "en": "enter a full http:// or https:// address (up to 500 characters, without a "
+        "user name or password)",
+    },
+    "webhook_private_address": {
+        "zh-CN": "地址“{host}”指向本机、内网或保留地址，云服务（SaaS）模式下不允许推送到这些地址",
+        "en": "'{host}' is a loopback, private, link-local or reserved address, which the "
+        "saas profile does not deliver to",
+    },
+    "webhook_unresolved": {
+        "zh-CN": "无法解析主机名“{host}”", "en": "the host name '{host}' does not resolve",
+    },
+    "webhook_events": {
+        "zh-CN": "请至少选择一个事件类型（最多 50 个）",
+        "en": "choose at least one event type (up to 50)",
+    },
+    "webhook_event_name": {
+        "zh-CN": "事件类型“{event}”无效：应为以点分隔的小写英文，如 customer.created、customer.*，或 *",
+        "en": "event type '{event}' is invalid: lowercase words separated by dots, such as "
+        "customer.created or customer.*, or *",
+    },
+    "webhook_description": {
+        "zh-CN": "说明最多 200 个字符", "en": "the description has at most 200 characters",
+    },
+    "job_not_dead": {
+        "zh-CN": "只有失败的作业或事件才能重试", "en": "only a dead job or event can be retried",
+    },
     # Idempotency-Key (core.idempotency)
     "idempotency_key_missing": {
         "zh-CN": "此接口须带请求头 Idempotency-Key：每笔业务一个唯一值（1–255 个可见 ASCII 字符），"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+import inspect
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from piccolo.engine.base import Engine
@@ -25,6 +27,9 @@ from core.plugins import PluginError, Plugins
 from core.registry import Registry
 from core.settings import Settings, load_settings
 from core.tenancy import TenantInfo
+from core.webhooks import KERNEL_SUBSCRIPTIONS
+from core.webhooks import PERIODIC_JOBS as WEBHOOK_PERIODIC_JOBS
+from core.webhooks import kernel_jobs as webhook_jobs
 
 KERNEL_APPS = ["core.piccolo_app"]
 
@@ -82,7 +87,11 @@ class Kernel:
                       key=lambda m: (m.order, m.key))
 
     def subscriptions_for(self, tenant: TenantInfo, event: str) -> list[Subscription]:
-        return [s for s in self.subscriptions if s.event == event and tenant.enabled(s.plugin)]
+        """The subscriptions to `event` (and to "*", which receives every event) of the
+        tenant's enabled plugins and the kernel. A handler with an `event` parameter is
+        given the event's name (a "*" handler needs it to know what happened)."""
+        return [_with_event(s, event) for s in self.subscriptions
+                if s.event in (event, "*") and tenant.enabled(s.plugin)]
 
     def periodic_jobs_for(self, tenant: TenantInfo) -> list[PeriodicJob]:
         return [j for j in self.periodic_jobs if tenant.enabled(j.plugin)]
@@ -95,6 +104,21 @@ class Kernel:
             if result is not None:
                 return result
         return None
+
+
+def _with_event(s: Subscription, event: str) -> Subscription:
+    try:
+        params = inspect.signature(s.handler).parameters
+    except (TypeError, ValueError):
+        return s
+    if "event" not in params:
+        return s
+
+    @functools.wraps(s.handler)  # keeps __qualname__: the handler's key when it has no name
+    def call(ctx: Any, payload: dict[str, Any]) -> Any:
+        return s.handler(ctx, payload, event=event)  # type: ignore[call-arg]
+
+    return replace(s, handler=call)
 
 
 _current: Kernel | None = None
@@ -123,9 +147,10 @@ def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Ke
         master_key=load_master_key(settings),
         permissions=[Permission(*p) for p in KERNEL_PERMISSIONS]
         + plugins.collect("register_permissions"),
-        subscriptions=plugins.collect("register_event_handlers"),
-        jobs=[*KERNEL_JOBS, *plugins.collect("register_jobs")],
-        periodic_jobs=[*KERNEL_PERIODIC_JOBS, *plugins.collect("register_periodic_jobs")],
+        subscriptions=[*KERNEL_SUBSCRIPTIONS, *plugins.collect("register_event_handlers")],
+        jobs=[*KERNEL_JOBS, *webhook_jobs(settings), *plugins.collect("register_jobs")],
+        periodic_jobs=[*KERNEL_PERIODIC_JOBS, *WEBHOOK_PERIODIC_JOBS,
+                       *plugins.collect("register_periodic_jobs")],
         menu_items=plugins.collect("register_menu_items"),
         pack_sections=plugins.collect("register_pack_sections"),
         role_grants=plugins.collect("register_role_grants"),

@@ -465,7 +465,7 @@ async def find_ids(ctx: Context, entity_name: str, field_key: str, value: str) -
     """Exact search on a secret searchable field through its blind index."""
     from core.kernel import kernel
 
-    async with tenant_scope(ctx, write=False):
+    async with tenant_scope(ctx):  # the search is recorded: a write (see _records_search)
         entity = await entity_for(ctx, entity_name)
         require(ctx, f"{entity.name}.read")
         f = entity.field(field_key)
@@ -524,6 +524,23 @@ def _custom_json_where(engine_pg: bool, key: str, value: Any) -> WhereRaw:
     return WhereRaw("CAST(json_extract(custom, {}) AS TEXT) = {}", f"$.{key}", text)
 
 
+def _records_search(entity_name: str, filters: dict[str, str] | None, q: str | None) -> bool:
+    """Whether a list may search a secret field, which records the search (an audit write).
+    Such a list opens a write transaction from the start: on SQLite a read transaction that
+    starts writing fails at once ("database is locked") when another connection committed
+    meanwhile (background jobs do, all the time)."""
+    from core.kernel import kernel
+
+    if q and q.strip():
+        return True
+    entity = kernel().registry.get(entity_name)
+    for raw_key in filters or {}:
+        f = entity.field(raw_key.partition("__")[0]) if entity else None
+        if f is None or f.is_secret:  # unknown keys may be a tenant's secret custom field
+            return True
+    return False
+
+
 async def list_records(
     ctx: Context,
     entity_name: str,
@@ -538,7 +555,7 @@ async def list_records(
 
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise XindaiError("bad_page")
-    async with tenant_scope(ctx, write=False):
+    async with tenant_scope(ctx, write=_records_search(entity_name, filters, q)):
         entity = await entity_for(ctx, entity_name)
         require(ctx, f"{entity.name}.read")
         t = entity.table

@@ -54,6 +54,7 @@ class Settings:
     event_ack_seconds: int = 60  # an unfinished message is sent again after this
     relay_poll_ms: int = 200  # how often the relay looks for due messages when idle
     scheduler_tick_seconds: int = 15  # how often the scheduler leader checks periodic jobs
+    webhook_attempts: int = 20  # tries per webhook delivery before it is dead (about 8 hours)
     idempotency_ttl_hours: int = 24  # how long an Idempotency-Key and its answer are kept
     document_dir: Path = Path("")  # encrypted uploaded documents; default data_dir/documents
     document_max_bytes: int = 20 * 1024 * 1024  # largest accepted upload (HTTP 413 above)
@@ -191,6 +192,8 @@ def _complete(s: Settings) -> Settings:
     for name in ("event_ack_seconds", "relay_poll_ms", "scheduler_tick_seconds"):
         if getattr(s, name) < 1:
             raise SettingsError(_env_name(name), "至少为 1", "must be at least 1")
+    if not 1 <= s.webhook_attempts <= 100:
+        raise SettingsError("XINDAI_WEBHOOK_ATTEMPTS", "应在 1–100 之间", "must be between 1 and 100")
     if not 1 <= s.idempotency_ttl_hours <= 24 * 90:
         raise SettingsError("XINDAI_IDEMPOTENCY_TTL_HOURS", "应在 1–2160 小时（90 天）之间",
                             "must be between 1 and 2160 hours (90 days)")

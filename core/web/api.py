@@ -276,8 +276,11 @@ def entity_router(entity: EntityType) -> Router:
 
 
 def api_router(entities: list[EntityType], plugin_routes: list[Any]) -> Router:
+    from core.web.api_background import BACKGROUND_HANDLERS
+
     handlers: list[Any] = [login_handler, me, health, create_token, list_tokens, revoke_token,
-                           platform_tenants, platform_create, platform_status]
+                           platform_tenants, platform_create, platform_status,
+                           *BACKGROUND_HANDLERS]
     handlers.extend(entity_router(e) for e in entities)
     handlers.extend(plugin_routes)
     return Router(path="/api/v1", route_handlers=handlers,

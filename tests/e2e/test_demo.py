@@ -23,8 +23,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_demo(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_demo(data_dir: Path, port: int, settings: dict[str, str] | None = None
+               ) -> tuple[subprocess.Popen[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("XINDAI_")}
+    env.update(settings or {})
     env["XINDAI_DATA_DIR"] = str(data_dir)
     proc = subprocess.Popen([XINDAI, "demo", "--port", str(port)], cwd=data_dir, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

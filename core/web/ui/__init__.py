@@ -18,7 +18,7 @@ from litestar.template.config import TemplateConfig
 
 from core.registry import EntityType
 from core.web.context import access_guard, provide_ctx
-from core.web.ui import admin, audit, auth, home
+from core.web.ui import admin, audit, auth, home, jobs, webhooks
 from core.web.ui.entities import entity_routes
 from core.web.ui.i18n import load_all
 from core.web.ui.render import STATIC, template_engine
@@ -33,7 +33,7 @@ def ui_router(entities: list[EntityType]) -> Router:
         auth.login_page, auth.login_submit, auth.mfa_page, auth.mfa_submit, auth.logout,
         auth.switch_language, auth.password_page, auth.password_submit, auth.mfa_settings,
         auth.mfa_start, auth.mfa_confirm, home.home, *admin.ADMIN_HANDLERS,
-        *audit.AUDIT_HANDLERS,
+        *audit.AUDIT_HANDLERS, *jobs.JOBS_HANDLERS, *webhooks.WEBHOOK_HANDLERS,
     ]
     handlers.extend(entity_routes(e) for e in entities)
     return Router(path="/", route_handlers=handlers, dependencies={"ctx": Provide(provide_ctx)},

@@ -237,6 +237,8 @@ KERNEL_GROUPS = {
     "auth": N_("Sign-in and access"),
     "tokens": N_("Integration tokens"),
     "platform": N_("Platform operation"),
+    "webhooks": N_("Webhooks"),
+    "jobs": N_("Background jobs"),
 }
 
 

@@ -67,6 +67,10 @@ ACTIONS = {
     "keys.reencrypt": N_("Data re-encrypted with the current key"),
     "keys.rewrap": N_("Data keys re-wrapped under a new master key"),
     "keys.shred": N_("Data keys deleted (crypto-shredding)"),
+    "webhook.create": N_("Webhook created"),
+    "webhook.update": N_("Webhook changed"),
+    "webhook.delete": N_("Webhook deleted"),
+    "job.retry": N_("Failed job retried"),
     "document.upload": N_("Document uploaded"),
     "document.download": N_("Document downloaded or previewed"),
     "document.delete": N_("Document deleted"),
@@ -78,6 +82,8 @@ KERNEL_ENTITIES = {
     "plugin": N_("Plugin"),
     "audit": N_("Audit log"),
     "tenant_key": N_("Data key"),
+    "webhook": N_("Webhook"),
+    "outbox_message": N_("Background job"),
     "document": N_("Document"),
 }
 PROBLEMS = {

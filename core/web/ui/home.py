@@ -81,6 +81,8 @@ async def home(request: Request[Any, Any, Any], ctx: CurrentContext) -> Response
         ("users", N_("Manage users"), "/admin/users", "admin.users"),
         ("roles", N_("Roles and field policies"), "/admin/roles", "admin.roles"),
         ("units", N_("Organisation units"), "/admin/org-units", "admin.org_units"),
+        ("jobs", N_("Background jobs"), "/admin/jobs", "jobs.manage"),
+        ("webhooks", N_("Webhooks"), "/admin/webhooks", "webhooks.manage"),
     ) if ctx.access.can(perm)]
     _ = gettext_for(lang)
     return render(

@@ -106,6 +106,8 @@ ADMIN_MENU: tuple[tuple[str, str, str, str], ...] = (
     ("admin_roles", N_("Roles"), "/admin/roles", "admin.roles"),
     ("admin_field_policies", N_("Field policies"), "/admin/field-policies", "admin.roles"),
     ("admin_org_units", N_("Organisation units"), "/admin/org-units", "admin.org_units"),
+    ("admin_jobs", N_("Background jobs"), "/admin/jobs", "jobs.manage"),
+    ("admin_webhooks", N_("Webhooks"), "/admin/webhooks", "webhooks.manage"),
 )
 AUDIT_MENU = ("audit", N_("Audit log"), "/audit", "audit.read")
 
