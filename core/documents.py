@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import os
 import re
 import uuid
@@ -509,7 +510,9 @@ async def reencrypt(ctx: Context, progress: Any = None) -> int:
             except (DecryptionError, DocumentMissing) as exc:
                 _unreadable(ctx, row, exc)
         if progress:
-            progress("document", changed)
+            reported = progress("document", changed)
+            if inspect.isawaitable(reported):
+                await reported
         if len(rows) < REENCRYPT_BATCH:
             return changed
         last = rows[-1]["id"]

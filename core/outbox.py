@@ -36,8 +36,28 @@ BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 3600.0
 
 _wake: asyncio.Event | None = None
-_current: contextvars.ContextVar[uuid.UUID | None] = contextvars.ContextVar(
+@dataclass(frozen=True)
+class CurrentMessage:
+    """The message a handler or job is running for (its id is the delivery id)."""
+
+    id: uuid.UUID
+    kind: str
+    name: str
+    created_at: datetime
+
+
+_current: contextvars.ContextVar[CurrentMessage | None] = contextvars.ContextVar(
     "xindai_current_message", default=None)
+
+
+def current_message() -> CurrentMessage | None:
+    """The message being handled, inside an event handler or a job; else None."""
+    return _current.get()
+
+
+def _current_of(message: dict[str, Any]) -> CurrentMessage:
+    return CurrentMessage(message["id"], message["kind"], message["name"],
+                          message["created_at"])
 
 
 def utcnow() -> datetime:
@@ -119,12 +139,15 @@ async def _run_in_savepoint(ctx: Context, message: dict[str, Any], h: Handler
         return None
     tx = OutboxMessage._meta.db.current_transaction.get()
     savepoint = await tx.savepoint()
+    token = _current.set(_current_of(message))
     try:
         await asyncio.wait_for(_call(h.fn, ctx, message["payload"]), h.time_limit_s)
         await _mark_processed(ctx, message["id"], h.name)
     except Exception as exc:  # noqa: BLE001 - recorded on the message by the caller
         await savepoint.rollback_to()
         return exc
+    finally:
+        _current.reset(token)
     await savepoint.release()
     return None
 
@@ -136,7 +159,7 @@ async def _run_long(ctx: Context, message: dict[str, Any], h: Handler) -> None:
     async with tenant_scope(ctx, write=False):
         if await _processed(ctx, message_id, h.name):
             return
-    token = _current.set(message_id)
+    token = _current.set(_current_of(message))
     try:
         await asyncio.wait_for(_call(h.fn, ctx, message["payload"]), h.time_limit_s)
     finally:
@@ -274,9 +297,10 @@ async def progress(ctx: Context, done: int, total: int | None = None,
                    note: str | None = None) -> None:
     """Record a long job's progress (call it between committed chunks, outside a
     transaction, so the UI and `xindai jobs watch` see it at once). No-op outside a job."""
-    message_id = _current.get()
-    if message_id is None:
+    current = _current.get()
+    if current is None:
         return
+    message_id = current.id
     values: dict[Any, Any] = {OutboxMessage.progress_done: done}
     if total is not None:
         values[OutboxMessage.progress_total] = total

@@ -343,19 +343,24 @@ def known_event_types(ctx: Context) -> list[str]:
 
 async def on_event(ctx: Context, payload: dict[str, Any], event: str) -> None:
     """The kernel's "*" subscription: one delivery job per active webhook wanting `event`,
-    written in this handler's transaction (so exactly once per event). All webhooks get the
-    same delivery id, which stays the same across retries."""
+    written in this handler's transaction (so exactly once per event). The delivery id is
+    the event's outbox id (what `emit` returned), the same for every webhook and retry; a
+    webhook created after the event does not receive it."""
     from core import jobs
+    from core.outbox import current_message
 
+    message = current_message()
+    happened = message.created_at if message else utcnow()
     async with tenant_scope(ctx, write=False):
-        rows = await Webhook.select(Webhook.id, Webhook.events).where(
+        rows = await Webhook.select(Webhook.id, Webhook.events, Webhook.created_at).where(
             Webhook.tenant_id == ctx.tenant_id, Webhook.active == True  # noqa: E712
         ).order_by(Webhook.created_at).output(load_json=True).run()
-    targets = [r for r in rows if matches(list(r["events"] or []), event)]
+    targets = [r for r in rows if matches(list(r["events"] or []), event)
+               and r["created_at"] <= happened]
     if not targets:
         return
-    delivery_id = str(uuid.uuid4())
-    created_at = utcnow().isoformat().replace("+00:00", "Z")
+    delivery_id = str(message.id if message else uuid.uuid4())
+    created_at = happened.astimezone(UTC).isoformat().replace("+00:00", "Z")
     for r in targets:
         await jobs.enqueue(ctx, DELIVER_JOB, webhook_id=str(r["id"]),
                            delivery_id=delivery_id, event=event, data=payload,

@@ -119,6 +119,11 @@ async def test_an_event_reaches_the_webhooks_that_want_it_once_signed(
     assert a["headers"]["content-type"] == "application/json"
     assert a["headers"]["x-xindai-event"] == "customer.created"
     assert a["headers"]["x-xindai-delivery"] == body["id"] == json.loads(b["body"])["id"]
+    from core import outbox
+
+    [event] = [m for m in await outbox.recent(ctx, kind="event")
+               if m["name"] == "customer.created"]
+    assert body["id"] == str(event["id"])  # the delivery id is the event's own id
 
     await drain(ctx)  # delivering again changes nothing: once per event and webhook
     await records.update(ctx, "customer", created["id"], {"name": "晋中示例商贸二公司"})
@@ -134,6 +139,18 @@ async def test_an_event_reaches_the_webhooks_that_want_it_once_signed(
         ("customer.created", 1, 200, True)
     assert log["delivery_id"] == body["id"] and log["error"] is None
     assert off["active"] is False and customers["events"] == ["customer.*"]
+
+
+async def test_a_webhook_created_after_an_event_does_not_receive_it(
+        kernel: Any, new_tenant: Any, receiver: Receiver) -> None:
+    ctx = await new_tenant(records=False)
+    await records.create(ctx, "customer", VALID)  # queued, not yet delivered
+    await webhooks.create_webhook(ctx, receiver.url("/late"), ["*"])
+    await drain(ctx)
+    assert receiver.at("/late") == []
+    await records.create(ctx, "customer", {**VALID, "name": "晋中示例商贸三公司"})
+    await drain(ctx)
+    assert len(receiver.at("/late")) == 1
 
 
 async def test_a_failing_receiver_is_retried_with_every_attempt_logged(
