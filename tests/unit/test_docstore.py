@@ -62,7 +62,7 @@ def test_round_trip_at_every_chunk_edge(size: int) -> None:
     chunks = max(1, -(-size // CHUNK))
     assert len(sealed) == HEADER.size + size + chunks * (NONCE + TAG)
     assert open_(sealed) == plain
-    assert plain[:64] not in sealed or size == 0
+    assert size < 16 or plain[:64] not in sealed  # a byte or two may occur by chance
 
 
 @hsettings(max_examples=40, deadline=None)
