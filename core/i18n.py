@@ -355,6 +355,17 @@ def normalise_locale(locale: str | None) -> str:
     return DEFAULT_LOCALE
 
 
+def register_messages(messages: dict[str, dict[str, str]]) -> None:
+    """Add a plugin's error messages (every code in zh-CN and en); a code the kernel or
+    another plugin already uses with other texts is a programming error."""
+    for code, texts in messages.items():
+        if set(texts) != {"zh-CN", "en"}:
+            raise ValueError(f"message {code} needs zh-CN and en texts")
+        if code in MESSAGES and MESSAGES[code] != texts:
+            raise ValueError(f"message code {code} is already used")
+        MESSAGES[code] = texts
+
+
 def t(code: str, locale: str | None = None, **params: object) -> str:
     """Render message `code` in `locale`; unknown codes render as the code itself."""
     texts = MESSAGES.get(code)
