@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_encryption.py --n 5000 $(if $(PG),--postgres $(PG))
 	$(BIN)/python tests/bench/bench_audit_verify.py $(if $(PG),--postgres $(PG))
 	$(BIN)/python tests/bench/bench_events.py $(if $(PG),--postgres $(PG)) $(if $(REDIS),--redis $(REDIS))
+	$(BIN)/python tests/bench/bench_schedule.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -35,4 +35,4 @@ def schedule() -> None:
         result = build_schedule(parse_json(text))
     except TermsError as exc:
         fail(str(exc), 2)
-    click.echo(dumps(result))
+    click.echo(dumps(result, indent=2))

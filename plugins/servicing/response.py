@@ -10,17 +10,21 @@ from plugins.servicing.schedule import Schedule
 
 
 def _money(value: Decimal) -> str:
-    return format(value, "f")
+    """Plain notation with the schedule's decimals ("1000.00", never "1E+3")."""
+    text = str(value)  # the engine quantizes every amount, so this is already plain
+    return text if "E" not in text else format(value, "f")
 
 
 def to_contract(schedule: Schedule) -> dict[str, Any]:
-    """The response object: installments, totals (sum of the rounded schedule) and APR."""
+    """The response object: installments, totals (sum of the rounded schedule), fees and
+    the APR (computed here if it was not yet)."""
+    money = _money
     return {
         "installments": [
-            {"n": row.n, "due_on": row.due_on.isoformat(), "principal": _money(row.principal),
-             "interest": _money(row.interest), "fees": _money(row.fees),
-             "total": _money(row.total), "balance": _money(row.balance)}
-            for row in schedule.installments
+            {"n": n, "due_on": due.isoformat(), "principal": money(principal),
+             "interest": money(interest), "fees": money(fees), "total": money(total),
+             "balance": money(balance)}
+            for n, due, principal, interest, fees, total, balance in schedule.rows
         ],
         "total_principal": _money(schedule.total_principal),
         "total_interest": _money(schedule.total_interest),
@@ -30,6 +34,8 @@ def to_contract(schedule: Schedule) -> dict[str, Any]:
     }
 
 
-def dumps(schedule: Schedule) -> str:
-    """Stable JSON text: sorted keys, two-space indent, UTF-8 characters as is."""
-    return json.dumps(to_contract(schedule), ensure_ascii=False, sort_keys=True, indent=2)
+def dumps(schedule: Schedule, indent: int | None = None) -> str:
+    """Stable JSON text: sorted keys, UTF-8 characters as is; compact unless `indent`."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    return json.dumps(to_contract(schedule), ensure_ascii=False, sort_keys=True, indent=indent,
+                      separators=separators)

@@ -240,11 +240,17 @@ class Installment:
         d["balance"] = balance
 
 
+# An installment as a plain tuple, the schedule's compact form: the hot loops build these
+# (a tuple costs a tenth of an object), and `Schedule.installments` turns them into
+# Installment objects on first use.
+Row = tuple[int, date, Decimal, Decimal, Decimal, Decimal, Decimal]
+ROW_FIELDS = ("n", "due_on", "principal", "interest", "fees", "total", "balance")
+
+
 def _row(n: int, due_on: date, principal: Decimal, interest: Decimal, fees: Decimal,
-         balance: Decimal) -> Installment:
+         balance: Decimal) -> Row:
     """An installment whose total is principal + interest + fees."""
-    return Installment(n, due_on, principal, interest, fees, principal + interest + fees,
-                       balance)
+    return (n, due_on, principal, interest, fees, principal + interest + fees, balance)
 
 
 @dataclass(frozen=True)
@@ -261,12 +267,14 @@ class AprBasis:
 class Schedule:
     """Installments plus totals; `total_interest` is the sum of the rounded schedule.
 
-    `apr` is computed on first use and kept: an IRR costs about as much as the schedule
-    itself, and bulk regeneration (close of business, reschedules) does not show it.
+    `rows` holds the installments as tuples in `ROW_FIELDS` order; `installments` gives
+    them as frozen Installment objects, built on first use. `apr` is computed on first
+    use too: an IRR costs about as much as the schedule itself, and bulk regeneration
+    (close of business, reschedules) does not show it.
     """
 
     terms: Terms
-    installments: tuple[Installment, ...]
+    rows: tuple[Row, ...]
     total_principal: Decimal
     total_interest: Decimal
     total_fees: Decimal  # including those taken at disbursement
@@ -274,11 +282,15 @@ class Schedule:
     apr_basis: AprBasis = field(repr=False, compare=False)
 
     @cached_property
+    def installments(self) -> tuple[Installment, ...]:
+        return tuple(Installment(*row) for row in self.rows)
+
+    @cached_property
     def apr(self) -> Decimal:
         """The annualised IRR of all cash flows including fees, percent, two decimals."""
         b = self.apr_basis
-        return aprmod.annualise(b.net, [row.total for row in self.installments],
-                                b.periods_per_year, b.first_time, b.guess)
+        return aprmod.annualise(b.net, [row[5] for row in self.rows], b.periods_per_year,
+                                b.first_time, b.guess)
 
 
 def _to_multiple(x: Decimal, multiple: Decimal, quantum: Decimal) -> Decimal:
@@ -326,16 +338,14 @@ def _build(t: Terms) -> Schedule:
     nominal_rate = rate * nominal.numerator / nominal.denominator
     # (rate × numerator, denominator) of each period's year fraction, shared between equal
     # spans: interest = balance × numerator / denominator, one division, then rounding.
-    factors: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}
-    acc = []
-    previous = f = None
-    for span in spans:
-        if span is not previous:  # per_period spans are one shared object
-            f = factors.get(span)
-            if f is None:
-                f = factors[span] = (rate * span[0], Decimal(span[1]))
-            previous = span
-        acc.append(f)
+    factors = {span: (rate * span[0], Decimal(span[1]))
+               for span in ((spans[0], spans[-1]) if t.interest_basis == "per_period"
+                            else set(spans))}
+    if t.interest_basis == "per_period":  # one span for all, but a broken first period
+        acc = [factors[spans[-1]]] * n
+        acc[0] = factors[spans[0]]
+    else:
+        acc = [factors[span] for span in spans]
 
     grace = t.grace
     g = grace.principal_periods
@@ -358,7 +368,7 @@ def _build(t: Terms) -> Schedule:
     regular_num, regular_den = rate * nominal.numerator, Decimal(nominal.denominator)
 
     # Tight loops per phase: this is the hot path of bulk regeneration.
-    rows: list[Installment] = []
+    rows: list[Row] = []
     append = rows.append
     balance = principal
     last = n - 1
@@ -382,13 +392,14 @@ def _build(t: Terms) -> Schedule:
             num, den = acc[k]
             interest = (balance * num / den).quantize(q)
             pay = level - interest
+            total = level
             if pay < zero or pay > balance:
                 pay = zero if pay < zero else balance
+                total = pay + interest
             balance -= pay
-            total = pay + interest
             if each:
                 total += each
-            append(Installment(k + 1, dates[k], pay, interest, each, total, balance))
+            append((k + 1, dates[k], pay, interest, each, total, balance))
     else:  # a level principal part (none for interest_only), interest on the balance
         for k in range(start, last):
             num, den = acc[k]
@@ -398,7 +409,7 @@ def _build(t: Terms) -> Schedule:
             total = pay + interest
             if each:
                 total += each
-            append(Installment(k + 1, dates[k], pay, interest, each, total, balance))
+            append((k + 1, dates[k], pay, interest, each, total, balance))
     if len(rows) < n:  # the last installment pays what is left
         num, den = acc[last]
         interest = ((principal if on_principal else balance) * num / den).quantize(q)
@@ -407,19 +418,19 @@ def _build(t: Terms) -> Schedule:
     free = grace.interest_free_periods
     deferred = grace.interest_periods
     if free or deferred:
-        interests = [row.interest for row in rows]
+        interests = [row[3] for row in rows]
         for k in range(free):
             interests[k] = zero
         if deferred:
             interests[deferred] += sum(interests[:deferred], zero)
             interests[:deferred] = [zero] * deferred
         for k in range(max(free, deferred + 1 if deferred else 0)):
-            r = rows[k]
-            rows[k] = _row(r.n, r.due_on, r.principal, interests[k], each, r.balance)
-    total_interest = sum([row.interest for row in rows], zero)
+            number, due, pay, _, _, _, left = rows[k]
+            rows[k] = _row(number, due, pay, interests[k], each, left)
+    total_interest = sum([row[3] for row in rows], zero)
 
     first = Fraction(*spans[0]) / nominal if broken else Fraction(1)
-    return Schedule(terms=t, installments=tuple(rows), total_principal=principal,
+    return Schedule(terms=t, rows=tuple(rows), total_principal=principal,
                     total_interest=total_interest, total_fees=upfront + each * n,
                     disbursement_fees=upfront,
                     apr_basis=AprBasis(principal - upfront, 1 / nominal, first, nominal_rate))
@@ -434,9 +445,9 @@ def _bullet(t: Terms, principal: Decimal, rate: Decimal, q: Decimal, dates: list
     interest = (principal * rate * charged.numerator / charged.denominator).quantize(
         q, ROUND_HALF_UP)
     total = principal + interest + each
-    row = Installment(1, dates[-1], principal, interest, each, total, _ZERO.quantize(q))
+    row = (1, dates[-1], principal, interest, each, total, _ZERO.quantize(q))
     basis = AprBasis(principal - upfront, 1 / term, Fraction(1),
                      rate * term.numerator / term.denominator)
-    return Schedule(terms=t, installments=(row,), total_principal=principal,
+    return Schedule(terms=t, rows=(row,), total_principal=principal,
                     total_interest=interest, total_fees=upfront + each,
                     disbursement_fees=upfront, apr_basis=basis)

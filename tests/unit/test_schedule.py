@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from plugins.servicing.daycount import accrual_spans, due_dates, nominal_fraction
 from plugins.servicing.schedule import (
+    ROW_FIELDS,
     Fee,
     Grace,
     Installment,
@@ -319,6 +320,15 @@ def test_installments_are_frozen_and_equal_by_value() -> None:
     assert build("1000", "12", "equal_installment", 3) == s
     with pytest.raises(FrozenInstanceError):
         s.terms.principal = D("1")  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        s.rows = ()  # type: ignore[misc]
+
+
+def test_rows_and_installments_agree() -> None:
+    s = build("100000", "7.5", "equal_principal", 24, grace=Grace(1, 2, 1),
+              fees=(Fee("f", "each_period", amount=D("5")),))
+    assert [tuple(getattr(i, f) for f in ROW_FIELDS) for i in s.installments] == list(s.rows)
+    assert s.installments is s.installments  # built once
 
 
 @pytest.mark.parametrize("changes,field", [

@@ -44,7 +44,7 @@ def test_broken_first_period_time() -> None:
     with localcontext() as ctx:
         ctx.prec = 40
         flow = D("100") * D("1.01") ** D("1.5")
-    assert abs(irr(D("100"), [flow], Fraction(3, 2)) - D("0.01")) < D("1e-20")
+    assert abs(irr(D("100"), [flow], Fraction(3, 2)) - D("0.01")) < D("1e-16")
     flows = [D("50") * D("1.01") ** D("0.5"), D("50") * D("1.01") ** D("1.5")]
     assert annualise(D("100"), flows, Fraction(12), Fraction(1, 2)) == D("12.00")
 
