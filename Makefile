@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_events.py $(if $(PG),--postgres $(PG)) $(if $(REDIS),--redis $(REDIS))
 	$(BIN)/python tests/bench/bench_idempotency.py $(if $(PG),--postgres $(PG))
 	$(BIN)/python tests/bench/bench_documents.py
+	$(BIN)/python tests/bench/bench_schedule.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
