@@ -1,5 +1,6 @@
-"""servicing: repayment schedules (还款计划) and the APR shown on every quote; later
-disbursement, repayments and allocation, accrual and close of business.
+"""servicing: loan products, repayment schedules (还款计划) with the APR shown on every
+quote, disbursement with the schedule frozen, and the double-entry ledger; repayments,
+allocation, accrual and close of business come next.
 
 A built-in plugin registered like any external one. The schedule engine
 (`plugins.servicing.schedule`) is pure: no database, no I/O.
@@ -17,3 +18,54 @@ def register_commands(cli):  # type: ignore[no-untyped-def]
     from plugins.servicing.cli import schedule
 
     cli.add_command(schedule)
+
+
+@hookimpl
+def piccolo_apps() -> list[str]:
+    return ["plugins.servicing.piccolo_app"]
+
+
+@hookimpl
+def register_permissions(register):  # type: ignore[no-untyped-def]
+    from core.declarations import Permission
+
+    for code, zh, en in (
+        ("product.read", "查看贷款产品", "View loan products"),
+        ("product.manage", "维护贷款产品", "Manage loan products"),
+        ("loan.read", "查看贷款", "View loans"),
+        ("loan.disburse", "放款", "Disburse loans"),
+        ("ledger.read", "查看总账", "View the ledger"),
+    ):
+        register(Permission(code, zh, en))
+
+
+@hookimpl
+def register_role_grants(register):  # type: ignore[no-untyped-def]
+    from core.declarations import RoleGrant
+
+    read = ("product.read", "loan.read")
+    for role, perms in (
+        ("loan_officer", read),
+        ("risk_reviewer", read),
+        ("branch_manager", read),
+        ("finance", (*read, "loan.disburse", "ledger.read")),
+        ("collector", ("loan.read",)),
+        ("general_manager", (*read, "ledger.read", "product.manage")),
+        ("compliance", (*read, "ledger.read")),
+    ):
+        register(RoleGrant(role, perms))
+
+
+@hookimpl
+def register_routes(register):  # type: ignore[no-untyped-def]
+    from plugins.servicing.api import ROUTES
+
+    for route in ROUTES:
+        register(route)
+
+
+@hookimpl
+def tenant_onboarding(ctx):  # type: ignore[no-untyped-def]
+    from plugins.servicing.ledger import seed_chart
+
+    return seed_chart(ctx)

@@ -1,0 +1,97 @@
+"""The servicing API under /api/v1: products and quotes, loans and disbursement, the ledger.
+
+Disbursement moves money, so it requires an `Idempotency-Key` (the kernel's middleware
+stores and replays the first answer)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from litestar import get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from core.access import require
+from core.web.context import CurrentContext
+from plugins.servicing import ledger, loans, products
+from plugins.servicing.response import to_contract
+
+TAG = "Servicing"
+
+
+@get("/products", tags=[TAG], summary="List loan products", opt={"permission": "product.read"})
+async def list_products(ctx: CurrentContext) -> list[dict[str, Any]]:
+    return [_product(p) for p in await products.list_products(ctx)]
+
+
+@get("/products/{code:str}", tags=[TAG], summary="Get a loan product",
+     opt={"permission": "product.read"})
+async def get_product(ctx: CurrentContext, code: FromPath[str]) -> dict[str, Any]:
+    return _product(await products.get_product(ctx, code))
+
+
+@put("/products/{code:str}", tags=[TAG], summary="Create or change a loan product",
+     opt={"permission": "product.manage"})
+async def put_product(ctx: CurrentContext, code: FromPath[str],
+                      data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """`{"name": ..., "active": true, "config": {...}}`: see docs/servicing.md."""
+    return _product(await products.save_product(
+        ctx, code, str(data.get("name") or code), data.get("config") or {},
+        bool(data.get("active", True))))
+
+
+@post("/products/{code:str}/quote", tags=[TAG], summary="Quote a schedule and its APR",
+      opt={"permission": "product.read"}, status_code=200)
+async def quote(ctx: CurrentContext, code: FromPath[str],
+                data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """`{"amount": "100000", "periods": 12, "annual_rate": "12" (optional),
+    "disbursed_on": "2026-11-23" (optional: the business date)}` -> the schedule contract."""
+    product = await products.get_product(ctx, code)
+    on = loans._date("disbursed_on", data.get("disbursed_on"), ctx.tenant.business_date)
+    rate = None if data.get("annual_rate") in (None, "") else loans.money(
+        "annual_rate", data["annual_rate"])
+    schedule = products.quote(product["config"], loans.money("amount", data.get("amount")),
+                              loans._int("periods", data.get("periods")), rate, on)
+    return to_contract(schedule)
+
+
+@post("/loans", tags=[TAG], summary="Disburse a loan",
+      opt={"permission": "loan.disburse", "idempotent": True}, status_code=201)
+async def disburse(ctx: CurrentContext, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """`{"customer_id", "product", "amount", "periods", "annual_rate"?, "disbursed_on"?,
+    "channel"?, "reference"?}`; requires `Idempotency-Key`."""
+    return await loans.disburse(ctx, data)
+
+
+@get("/loans", tags=[TAG], summary="List loans", opt={"permission": "loan.read"})
+async def list_loans(ctx: CurrentContext, customer_id: FromQuery[UUID | None] = None,
+                     status: FromQuery[str | None] = None) -> list[dict[str, Any]]:
+    return await loans.list_loans(ctx, customer_id, status)
+
+
+@get("/loans/{loan_id:uuid}", tags=[TAG], summary="Get a loan with its schedule",
+     opt={"permission": "loan.read"})
+async def get_loan(ctx: CurrentContext, loan_id: FromPath[UUID]) -> dict[str, Any]:
+    return await loans.get_loan(ctx, loan_id)
+
+
+@get("/ledger/trial-balance", tags=[TAG], summary="Trial balance",
+     opt={"permission": "ledger.read"})
+async def trial_balance(ctx: CurrentContext, until: FromQuery[date | None] = None
+                        ) -> dict[str, Any]:
+    require(ctx, "ledger.read")
+    rows = await ledger.trial_balance(ctx, until)
+    return {"accounts": [{**r, "debit": loans.yuan(r["debit"]),
+                          "credit": loans.yuan(r["credit"])} for r in rows],
+            "total_debit": loans.yuan(sum(r["debit"] for r in rows)),
+            "total_credit": loans.yuan(sum(r["credit"] for r in rows))}
+
+
+def _product(p: dict[str, Any]) -> dict[str, Any]:
+    return {"code": p["code"], "name": p["name"], "active": p["active"],
+            "version": p["version"], "config": p["config"]}
+
+
+ROUTES = [list_products, get_product, put_product, quote, disburse, list_loans, get_loan,
+          trial_balance]

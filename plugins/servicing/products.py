@@ -1,0 +1,200 @@
+"""Loan products (贷款产品): what a lender offers, as data.
+
+A product's `config` holds the schedule conventions in the same shape as the `xindai
+schedule` request (method, frequency, every, interest_basis, day_count, rounding, grace,
+fees) plus its ranges and rules: amount, term and rate ranges, penalty, allocation order,
+prepayment and overpayment. `terms_for` turns a product and an applicant's choices into the
+engine's `Terms`, refusing anything outside the product's ranges with a message that
+names the field and the limit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from core import audit
+from core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from core.i18n import register_messages
+from core.tenancy import Context, tenant_scope
+from plugins.servicing.request import parse_request
+from plugins.servicing.schedule import Schedule, Terms, TermsError, build_schedule
+from plugins.servicing.tables import LoanProduct
+
+SCHEDULE_KEYS = ("method", "frequency", "every", "interest_basis", "day_count", "rounding",
+                 "grace", "fees")
+COMPONENTS = ("fees", "penalty", "compound", "interest", "principal")
+DEFAULT_RULES: dict[str, Any] = {
+    "penalty": {"multiplier": "1.5", "compound": True, "grace_days": 3},
+    "allocation": {"order": list(COMPONENTS), "mode": "period_first"},
+    "prepayment": {"after_periods": 0, "fee_percent": "0", "mode": "reduce_term"},
+    "overpayment": "credit",
+}
+RULE_KEYS = ("amount_min", "amount_max", "term_min", "term_max", "rate_min", "rate_max",
+             "rate_default", *DEFAULT_RULES)
+
+register_messages({
+    "product_config": {"zh-CN": "{label}：{problem}", "en": "{label}: {problem}"},
+    "terms_invalid": {"zh-CN": "{zh}", "en": "{en}"},
+    "out_of_range": {"zh-CN": "{label}应在 {min} 至 {max} 之间",
+                     "en": "{label} must be between {min} and {max}"},
+    "product_not_found": {"zh-CN": "没有代码为 {code} 的贷款产品",
+                          "en": "no loan product with code {code}"},
+    "product_exists": {"zh-CN": "贷款产品代码 {code} 已存在",
+                       "en": "a loan product with code {code} already exists"},
+    "product_inactive": {"zh-CN": "贷款产品 {code} 已停用", "en": "loan product {code} is inactive"},
+})
+
+LABELS = {
+    "amount": ("贷款金额", "amount"), "periods": ("期数", "term"),
+    "annual_rate": ("年利率", "annual rate"), "code": ("产品代码", "product code"),
+    "config": ("产品配置", "product configuration"),
+}
+
+
+def _error(field: str, code: str, **params: Any) -> FieldError:
+    zh, en = LABELS.get(field, (field, field))
+    return FieldError(field, code, params, {"zh-CN": zh, "en": en})
+
+
+def _dec(field: str, value: Any) -> Decimal:
+    try:
+        out = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed([_error(field, "product_config",
+                                       problem=f"不是数字 / not a number: {value!r}")]) from None
+    if not out.is_finite():
+        raise ValidationFailed([_error(field, "product_config", problem="not a number")])
+    return out
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Check a product configuration and return it complete (defaults filled in)."""
+    if not isinstance(config, dict):
+        raise ValidationFailed([_error("config", "product_config", problem="应为对象 / "
+                                       "must be an object")])
+    unknown = sorted(set(config) - set(SCHEDULE_KEYS) - set(RULE_KEYS))
+    if unknown:
+        raise ValidationFailed([_error("config", "product_config",
+                                       problem=f"未知的键 / unknown keys: {', '.join(unknown)}")])
+    out = {**DEFAULT_RULES, **config}
+    for key in ("amount_min", "amount_max", "term_min", "term_max", "rate_min", "rate_max"):
+        if key not in out:
+            raise ValidationFailed([_error(key, "required")])
+    amount_min, amount_max = _dec("amount_min", out["amount_min"]), _dec("amount_max",
+                                                                         out["amount_max"])
+    rate_min, rate_max = _dec("rate_min", out["rate_min"]), _dec("rate_max", out["rate_max"])
+    rate_default = _dec("rate_default", out.get("rate_default", out["rate_min"]))
+    term_min, term_max = int(out["term_min"]), int(out["term_max"])
+    if not (0 < amount_min <= amount_max and 0 < term_min <= term_max
+            and 0 <= rate_min <= rate_default <= rate_max):
+        raise ValidationFailed([_error("config", "product_config", problem=(
+            "范围无效（最小值须不大于最大值，默认利率在范围内） / invalid ranges (min must not "
+            "exceed max; the default rate must lie within the range)"))])
+    order = list(out["allocation"].get("order", COMPONENTS))
+    if sorted(order) != sorted(COMPONENTS) or out["allocation"].get(
+            "mode", "period_first") not in ("period_first", "item_first"):
+        raise ValidationFailed([_error("allocation", "product_config", problem=(
+            f"冲账顺序须恰好包含 / the order must list exactly {', '.join(COMPONENTS)}; "
+            "mode period_first or item_first"))])
+    if out["overpayment"] not in ("credit", "refuse"):
+        raise ValidationFailed([_error("overpayment", "product_config",
+                                       problem="credit 或 refuse / credit or refuse")])
+    out.update(amount_min=str(amount_min), amount_max=str(amount_max), term_min=term_min,
+               term_max=term_max, rate_min=str(rate_min), rate_max=str(rate_max),
+               rate_default=str(rate_default))
+    terms_for(out, amount_min, term_min, rate_default, date(2026, 1, 31))  # the engine agrees
+    return out
+
+
+def terms_for(config: dict[str, Any], principal: Decimal, periods: int,
+              annual_rate: Decimal | None, disbursed_on: date,
+              first_due_on: date | None = None) -> Terms:
+    """The engine's terms for one loan of this product; out-of-range choices are refused
+    naming the field and the limits."""
+    rate = Decimal(config["rate_default"]) if annual_rate is None else annual_rate
+    errors = []
+    if not Decimal(config["amount_min"]) <= principal <= Decimal(config["amount_max"]):
+        errors.append(_error("amount", "out_of_range", min=config["amount_min"],
+                             max=config["amount_max"]))
+    if not int(config["term_min"]) <= periods <= int(config["term_max"]):
+        errors.append(_error("periods", "out_of_range", min=config["term_min"],
+                             max=config["term_max"]))
+    if not Decimal(config["rate_min"]) <= rate <= Decimal(config["rate_max"]):
+        errors.append(_error("annual_rate", "out_of_range", min=config["rate_min"],
+                             max=config["rate_max"]))
+    if errors:
+        raise ValidationFailed(errors)
+    request = {key: config[key] for key in SCHEDULE_KEYS if key in config}
+    request.update(principal=str(principal), annual_rate=str(rate), periods=periods,
+                   disbursed_on=disbursed_on.isoformat(),
+                   first_due_on=first_due_on.isoformat() if first_due_on else None)
+    try:
+        return parse_request(request)
+    except TermsError as exc:
+        raise ValidationFailed([FieldError(exc.field, "terms_invalid",
+                                           {"zh": exc.zh, "en": exc.en})]) from None
+
+
+def quote(config: dict[str, Any], principal: Decimal, periods: int,
+          annual_rate: Decimal | None, disbursed_on: date) -> Schedule:
+    """The schedule (with its APR) a customer would get: shown before anything is signed."""
+    return build_schedule(terms_for(config, principal, periods, annual_rate, disbursed_on))
+
+
+async def save_product(ctx: Context, code: str, name: str, config: dict[str, Any],
+                       active: bool = True) -> dict[str, Any]:
+    """Create a product, or change one (its version goes up; loans keep their own terms)."""
+    from core.access import require
+
+    require(ctx, "product.manage")
+    clean = validate_config(config)
+    async with tenant_scope(ctx):
+        rows = await LoanProduct.select().where(LoanProduct.tenant_id == ctx.tenant_id,
+                                                LoanProduct.code == code).run()
+        if rows:
+            await LoanProduct.update({LoanProduct.name: name, LoanProduct.config: clean,
+                                      LoanProduct.active: active,
+                                      LoanProduct.version: rows[0]["version"] + 1}).where(
+                LoanProduct.id == rows[0]["id"], LoanProduct.tenant_id == ctx.tenant_id).run()
+            action, product_id = "product.update", rows[0]["id"]
+        else:
+            row = LoanProduct(tenant_id=ctx.tenant_id, code=code, name=name, config=clean,
+                              active=active)
+            await LoanProduct.insert(row).run()
+            action, product_id = "product.create", row.id
+        await audit.append(ctx, action, "loan_product", product_id,
+                           {"code": code, "name": name, "active": active, "config": clean})
+    return await get_product(ctx, code)
+
+
+async def get_product(ctx: Context, code: str) -> dict[str, Any]:
+    async with tenant_scope(ctx, write=False):
+        rows = await LoanProduct.select().where(LoanProduct.tenant_id == ctx.tenant_id,
+                                                LoanProduct.code == code).output(
+            load_json=True).run()
+    if not rows:
+        raise NotFound("product_not_found", code=code)
+    return rows[0]
+
+
+async def list_products(ctx: Context) -> list[dict[str, Any]]:
+    async with tenant_scope(ctx, write=False):
+        return await LoanProduct.select().where(LoanProduct.tenant_id == ctx.tenant_id) \
+            .order_by(LoanProduct.code).output(load_json=True).run()
+
+
+async def product_by_id(ctx: Context, product_id: uuid.UUID) -> dict[str, Any]:
+    async with tenant_scope(ctx, write=False):
+        rows = await LoanProduct.select().where(LoanProduct.tenant_id == ctx.tenant_id,
+                                                LoanProduct.id == product_id).output(
+            load_json=True).run()
+    if not rows:
+        raise NotFound()
+    return rows[0]
+
+
+__all__ = ["Conflict", "get_product", "list_products", "quote", "save_product", "terms_for",
+           "validate_config"]
