@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from core.errors import FieldError, ValidationFailed
+from core.errors import Conflict, FieldError, ValidationFailed
 from core.i18n import register_messages
 from core.tenancy import Context, tenant_scope
 from plugins.servicing.tables import GlAccount, JournalEntry, Posting
@@ -43,6 +43,7 @@ register_messages({
     "ledger_unbalanced": {
         "zh-CN": "凭证借贷不平衡：借方 {debit} 分，贷方 {credit} 分",
         "en": "the entry does not balance: debits {debit} fen, credits {credit} fen"},
+    "ledger_posted": {"zh-CN": "该业务已记账（{key}）", "en": "already posted ({key})"},
     "ledger_unknown_account": {
         "zh-CN": "会计科目不存在：{account}", "en": "unknown ledger account: {account}"},
 })
@@ -93,6 +94,9 @@ async def post(ctx: Context, key: str, posted_on: date, lines: list[Line], memo:
         if unknown:
             raise ValidationFailed([FieldError("account", "ledger_unknown_account",
                                                {"account": ", ".join(unknown)})])
+        if await JournalEntry.exists().where(JournalEntry.tenant_id == ctx.tenant_id,
+                                             JournalEntry.key == key).run():
+            raise Conflict("ledger_posted", key=key)  # the unique index also refuses a race
         entry = JournalEntry(tenant_id=ctx.tenant_id, key=key, posted_on=posted_on,
                              loan_id=loan_id, transaction_id=transaction_id, memo=memo[:200])
         await JournalEntry.insert(entry).run()

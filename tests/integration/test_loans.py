@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core import records
-from core.errors import ValidationFailed
+from core.errors import Conflict, ValidationFailed
 from core.tenancy import tenant_scope
 from plugins.servicing import ledger, loans, products
 from plugins.servicing.tables import JournalEntry, Loan, LoanInstallment
@@ -78,7 +78,7 @@ async def test_an_entry_is_posted_once_and_must_balance(kernel: Any, new_tenant:
                                            ledger.Line(ledger.BANK, credit=1)])
     await ledger.post(ctx, "x:3", on, [ledger.Line(ledger.LOANS, debit=1),
                                        ledger.Line(ledger.BANK, credit=1)])
-    with pytest.raises(Exception):  # the key is unique per tenant: no second posting
+    with pytest.raises(Conflict):  # the key is unique per tenant: no second posting
         async with tenant_scope(ctx):
             await ledger.post(ctx, "x:3", on, [ledger.Line(ledger.LOANS, debit=1),
                                                ledger.Line(ledger.BANK, credit=1)])
