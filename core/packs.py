@@ -131,6 +131,13 @@ def load_pack(location: str | Path) -> Pack:
     if not isinstance(tenant, LineDict) or not tenant.get("slug") or not tenant.get("name"):
         raise pack.fail(doc, "tenant 段需要 slug 和 name / section tenant needs slug and name",
                         "tenant")
+    plugins = tenant.get("plugins")
+    enabled = set(kernel().plugin_names() if plugins is None else plugins)
+    for section in kernel().pack_sections:
+        if section.name in doc and section.plugin not in enabled:
+            raise pack.fail(doc, f"配置段“{section.name}”属于插件 {section.plugin}，但租户未启用它 / "
+                            f"section '{section.name}' belongs to plugin {section.plugin}, "
+                            "which the tenant does not enable", section.name)
     recs = doc.get("records") or {}
     if not isinstance(recs, dict):
         raise pack.fail(doc, "records 必须是映射 / records must be a mapping", "records")

@@ -69,3 +69,11 @@ def tenant_onboarding(ctx):  # type: ignore[no-untyped-def]
     from plugins.servicing.ledger import seed_chart
 
     return seed_chart(ctx)
+
+
+@hookimpl
+def register_pack_sections(register):  # type: ignore[no-untyped-def]
+    from core.declarations import PackSection
+    from plugins.servicing.pack import export_products, load_products
+
+    register(PackSection("products", load_products, export_products, order=200))
