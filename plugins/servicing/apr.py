@@ -2,9 +2,10 @@
 
 APR = the periodic internal rate of return of every cash flow × periods per year.
 The lender's flows: the net amount lent at time 0 (principal minus fees taken at
-disbursement), then each installment's total. The IRR is found by Newton's method on
-v = 1/(1+r) (then secant steps), kept inside a bracket (bisection when a step leaves it), in Decimal; a result
-within a hair of a rounding boundary is settled with exact integer arithmetic.
+disbursement), then each installment's total. The IRR is found on v = 1/(1+r) by a
+Newton step then secant steps, kept inside a bracket (bisection when a step leaves it),
+in Decimal; a result within a hair of a rounding boundary is settled with exact integer
+arithmetic.
 """
 
 from __future__ import annotations
