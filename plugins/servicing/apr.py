@@ -2,9 +2,10 @@
 
 APR = the periodic internal rate of return of every cash flow × periods per year.
 The lender's flows: the net amount lent at time 0 (principal minus fees taken at
-disbursement), then each installment's total. The IRR is found by Newton's method on
-v = 1/(1+r), kept inside a bracket (bisection when a step leaves it), in Decimal; a result
-within a hair of a rounding boundary is settled with exact integer arithmetic.
+disbursement), then each installment's total. The IRR is found on v = 1/(1+r) by a
+Newton step then secant steps, kept inside a bracket (bisection when a step leaves it),
+in Decimal; a result within a hair of a rounding boundary is settled with exact integer
+arithmetic.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ _ONE = Decimal(1)
 _TWO = Decimal(2)
 _HUNDRED = Decimal(100)
 _CENT = Decimal("0.01")
-_TOLERANCE = Decimal("1e-16")  # default error of v (so of the periodic rate) at the end
-_APR_ERROR = Decimal("1e-9")  # what annualise asks for, in percentage points
-_NEAR = Decimal("1e-7")  # closer than this to a rounding boundary: decide exactly
+_TOLERANCE = Decimal("1e-16")  # default error of the periodic rate at the end
+# How close annualise solves the APR, in percentage points: 1e-6 where an APR within
+# _NEAR of a rounding boundary is then settled exactly (whole-period flows), 1e-9 where it
+# cannot be (a broken first period: fractional powers).
+_APR_ERROR = Decimal("1e-6")
+_APR_ERROR_FRACTIONAL = Decimal("1e-9")
+_NEAR = Decimal("1e-5")
 
 
 class AprError(ValueError):
@@ -46,6 +51,14 @@ def _horner(flows: list[Decimal], v: Decimal) -> tuple[Decimal, Decimal]:
         d = d * v + s
         s = s * v + f
     return s, d
+
+
+def _horner_value(flows: list[Decimal], v: Decimal) -> Decimal:
+    """S(v) alone; `flows` in reverse order."""
+    s = _ZERO
+    for f in flows:
+        s = s * v + f
+    return s
 
 
 def _horner_runs(runs: list[tuple[Decimal, int]], v: Decimal) -> tuple[Decimal, Decimal]:
@@ -78,7 +91,7 @@ def irr(net: Decimal, flows: Sequence[Decimal], first_time: Fraction = Fraction(
     the net present value then falls as r rises, so there is exactly one root. Newton on
     g(v) = v^t1·S(v) − net starts at `guess` (the nominal rate: the root itself when there
     are no fees) and stops once the step is so small that, converging quadratically, the
-    remaining error in v is below `tolerance`.
+    remaining error of r is below `tolerance`.
     """
     if net <= 0:
         raise AprError("net amount lent must be positive")
@@ -91,14 +104,21 @@ def irr(net: Decimal, flows: Sequence[Decimal], first_time: Fraction = Fraction(
 
             def series(v: Decimal) -> tuple[Decimal, Decimal]:
                 return _horner_runs(runs, v)
+
+            def series_value(v: Decimal) -> Decimal:
+                return _horner_runs(runs, v)[0]
         else:
             reverse = list(reversed(flows))
 
+            # Horner with non-negative terms loses at most ~2n units of the last digit:
+            # 19 digits (one machine word, the fastest) leave r good to ~1e-16.
             def series(v: Decimal) -> tuple[Decimal, Decimal]:
-                # Horner with non-negative terms loses at most ~2n units of the last
-                # digit: 19 digits (one machine word, the fastest) leave v good to ~1e-16.
                 with localcontext(_HORNER):
                     return _horner(reverse, v)
+
+            def series_value(v: Decimal) -> Decimal:
+                with localcontext(_HORNER):
+                    return _horner_value(reverse, v)
         a = _frac_dec(first_time) if first_time != 1 else None
 
         def npv(v: Decimal) -> tuple[Decimal, Decimal]:
@@ -107,6 +127,9 @@ def irr(net: Decimal, flows: Sequence[Decimal], first_time: Fraction = Fraction(
                 return v * s - net, s + v * d
             va = v ** a
             return va * s - net, a * va / v * s + va * d
+
+        def npv_value(v: Decimal) -> Decimal:
+            return (v if a is None else v ** a) * series_value(v) - net
 
         lo, hi = _ZERO, _ONE  # g(0+) = −net < 0
         g_hi = sum(flows, _ZERO) - net  # g(1): every discount factor is 1
@@ -118,10 +141,19 @@ def irr(net: Decimal, flows: Sequence[Decimal], first_time: Fraction = Fraction(
         v = _ONE / (_ONE + guess) if guess > -1 else hi
         if not lo < v < hi:
             v = (lo + hi) / _TWO
-        # Newton's error after a step of size h is about c·h² with c = g''/2g' ≤ n/v.
+        # The first step is Newton's (value and derivative); later steps are secant steps
+        # through the last two points, which need the value only (half the work). Errors
+        # in v after a step h: Newton about c·h², secant about c·|h·h_before|, with
+        # c = g''/2g' ≤ n/v; an error e in v is e/v² in r. Stop when that is ≤ tolerance.
         enough = tolerance / (n + 1 + (a or 0))
+        previous: tuple[Decimal, Decimal] | None = None
+        before: Decimal | None = None
         for _ in range(400):
-            g, dg = npv(v)
+            if previous is None:
+                g, dg = npv(v)
+            else:
+                g = npv_value(v)
+                dg = (g - previous[1]) / (v - previous[0]) if v != previous[0] else _ZERO
             if g == 0:
                 break
             if g > 0:
@@ -129,12 +161,13 @@ def irr(net: Decimal, flows: Sequence[Decimal], first_time: Fraction = Fraction(
             else:
                 lo = v
             nxt = v - g / dg if dg > 0 else lo
-            newton = lo < nxt < hi
-            if not newton:
+            fast = lo < nxt < hi
+            if not fast:
                 nxt = (lo + hi) / _TWO
             h = nxt - v
-            v = nxt
-            if (newton and h * h <= enough * v) or hi - lo <= tolerance:
+            error = h * h if before is None else abs(h * before)
+            previous, before, v = (v, g), h, nxt
+            if (fast and error <= enough * v * v * v) or hi - lo <= tolerance * lo * lo:
                 break
         return _ONE / v - _ONE
 
@@ -162,8 +195,12 @@ def annualise(net: Decimal, flows: Sequence[Decimal], periods_per_year: Fraction
     """APR in percent, half-up to two decimals: IRR × periods per year × 100."""
     with localcontext(_CTX):
         factor = _frac_dec(periods_per_year) * _HUNDRED
-        rate = irr(net, flows, first_time, guess, _APR_ERROR / factor)
+        error = _APR_ERROR if first_time == 1 else _APR_ERROR_FRACTIONAL
+        rate = irr(net, flows, first_time, guess, error / factor)
         exact = rate * factor
+    # Absurd terms (a fee many times the loan, due a day later) can give an APR with more
+    # digits than the context holds; show it whole rather than fail.
+    with localcontext(Context(prec=max(_CTX.prec, exact.adjusted() + 8))):
         rounded = exact.quantize(_CENT, ROUND_HALF_UP)
         boundary = rounded + (_CENT / 2 if exact > rounded else -_CENT / 2)
         if first_time == 1 and abs(exact - boundary) < _NEAR:

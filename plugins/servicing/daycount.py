@@ -166,9 +166,9 @@ def accrual_spans(dates: list[date], disbursed_on: date, frequency: str, every: 
         if broken_first:
             spans[0] = year_fraction(disbursed_on, dates[0], day_count)
         return spans
-    spans = []
-    previous = disbursed_on
-    for due in dates:
-        spans.append(year_fraction(previous, due, day_count))
-        previous = due
-    return spans
+    starts = [disbursed_on, *dates[:-1]]
+    if day_count in ("actual/360", "actual/365", "actual/364"):
+        year = YEAR_DAYS[day_count]
+        return [((end - start).days, year) for start, end in zip(starts, dates, strict=True)]
+    return [year_fraction(start, end, day_count) for start, end in zip(starts, dates,
+                                                                          strict=True)]

@@ -308,7 +308,7 @@ def level_payment(principal: Decimal, rate: Decimal, periods: int) -> Decimal:
 
 
 def build_schedule(terms: Terms) -> Schedule:
-    """The full schedule for `terms` (validated on construction), with its APR."""
+    """The full schedule for `terms` (validated on construction); `.apr` on first use."""
     with localcontext(_CTX):
         return _build(terms)
 
@@ -336,16 +336,7 @@ def _build(t: Terms) -> Schedule:
 
     nominal = nominal_fraction(t.frequency, t.every, t.interest_basis, t.day_count)
     nominal_rate = rate * nominal.numerator / nominal.denominator
-    # (rate × numerator, denominator) of each period's year fraction, shared between equal
-    # spans: interest = balance × numerator / denominator, one division, then rounding.
-    factors = {span: (rate * span[0], Decimal(span[1]))
-               for span in ((spans[0], spans[-1]) if t.interest_basis == "per_period"
-                            else set(spans))}
-    if t.interest_basis == "per_period":  # one span for all, but a broken first period
-        acc = [factors[spans[-1]]] * n
-        acc[0] = factors[spans[0]]
-    else:
-        acc = [factors[span] for span in spans]
+    acc = _factors(spans, rate, t.interest_basis == "per_period")
 
     grace = t.grace
     g = grace.principal_periods
@@ -415,32 +406,63 @@ def _build(t: Terms) -> Schedule:
         interest = ((principal if on_principal else balance) * num / den).quantize(q)
         append(_row(n, dates[last], balance, interest, each, zero))
 
-    free = grace.interest_free_periods
-    deferred = grace.interest_periods
-    if free or deferred:
-        interests = [row[3] for row in rows]
-        for k in range(free):
-            interests[k] = zero
-        if deferred:
-            interests[deferred] += sum(interests[:deferred], zero)
-            interests[:deferred] = [zero] * deferred
-        for k in range(max(free, deferred + 1 if deferred else 0)):
-            number, due, pay, _, _, _, left = rows[k]
-            rows[k] = _row(number, due, pay, interests[k], each, left)
+    _interest_grace(rows, grace, each, zero)
     total_interest = sum([row[3] for row in rows], zero)
 
-    first = Fraction(*spans[0]) / nominal if broken else Fraction(1)
+    first = Fraction(*_clock(t, dates[:1])[0]) / nominal if broken else Fraction(1)
     return Schedule(terms=t, rows=tuple(rows), total_principal=principal,
                     total_interest=total_interest, total_fees=upfront + each * n,
                     disbursement_fees=upfront,
                     apr_basis=AprBasis(principal - upfront, 1 / nominal, first, nominal_rate))
 
 
+def _clock(t: Terms, dates: list[date],
+           spans: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+    """The periods' lengths for the APR's time axis: the accrual spans, except that 30/360
+    counts actual days (its day rule can give a real day zero length: Jan 30 → Jan 31)."""
+    day_count = "actual/360" if t.day_count == "30/360" else t.day_count
+    if spans is not None and day_count == t.day_count:
+        return spans
+    return accrual_spans(dates, t.disbursed_on, t.frequency, t.every, t.interest_basis,
+                         day_count, t.first_due_on is not None)
+
+
+def _factors(spans: list[tuple[int, int]], rate: Decimal,
+             uniform: bool) -> list[tuple[Decimal, Decimal]]:
+    """(rate × numerator, denominator) of each period's year fraction, one object per
+    distinct span: interest = balance × numerator / denominator, one division, rounded.
+    `uniform`: every span but the first is the same (the per_period basis)."""
+    if uniform:
+        rest = (rate * spans[-1][0], Decimal(spans[-1][1]))
+        acc = [rest] * len(spans)
+        acc[0] = (rate * spans[0][0], Decimal(spans[0][1]))
+        return acc
+    shared = {span: (rate * span[0], Decimal(span[1])) for span in set(spans)}
+    return [shared[span] for span in spans]
+
+
+def _interest_grace(rows: list[Row], grace: Grace, each: Decimal, zero: Decimal) -> None:
+    """Waive the interest of the interest-free periods, then move the interest of the
+    deferred periods (without interest on it) to the period after them, in place."""
+    free, deferred = grace.interest_free_periods, grace.interest_periods
+    if not (free or deferred):
+        return
+    interests = [row[3] for row in rows]
+    for k in range(free):
+        interests[k] = zero
+    if deferred:
+        interests[deferred] += sum(interests[:deferred], zero)
+        interests[:deferred] = [zero] * deferred
+    for k in range(max(free, deferred + 1 if deferred else 0)):
+        number, due, pay, _, _, _, left = rows[k]
+        rows[k] = _row(number, due, pay, interests[k], each, left)
+
+
 def _bullet(t: Terms, principal: Decimal, rate: Decimal, q: Decimal, dates: list[date],
             spans: list[tuple[int, int]], upfront: Decimal, each: Decimal) -> Schedule:
     """One installment at maturity: principal plus interest over the whole term (minus any
     interest-free periods), rounded once. Its APR period is the whole term."""
-    term = sum((Fraction(*s) for s in spans), Fraction(0))
+    term = sum((Fraction(*s) for s in _clock(t, dates, spans)), Fraction(0))
     charged = sum((Fraction(*s) for s in spans[t.grace.interest_free_periods:]), Fraction(0))
     interest = (principal * rate * charged.numerator / charged.denominator).quantize(
         q, ROUND_HALF_UP)

@@ -514,3 +514,23 @@ def test_nominal_fraction_drives_the_apr_period() -> None:
     assert s.apr_basis.periods_per_year == 1 / nominal_fraction("week", 2, "per_period",
                                                                 "actual/360")
     assert s.apr == D("12.00")
+
+
+def test_30_360_zero_length_day_keeps_real_time_for_the_apr() -> None:
+    # 30/360 counts Jan 30 -> Jan 31 as zero days: no interest, yet one real day passes
+    s = build("1000", "12", "equal_installment", 1, disbursed_on=date(2000, 1, 30),
+              first_due_on=date(2000, 1, 31), day_count="30/360",
+              fees=(Fee("f", "disbursement", amount=D("1")),))
+    assert s.installments[0].interest == 0
+    assert s.apr_basis.first_time == Fraction(1, 30)  # one actual day of a 30-day month
+    assert s.apr > D("1")
+    bullet = build("1000", "12", "bullet", 1, frequency="day", disbursed_on=date(2000, 1, 30),
+                   day_count="30/360", interest_basis="daily")
+    assert bullet.installments[0].interest == 0 and bullet.apr == D("0.00")
+
+
+def test_absurd_fees_give_a_huge_apr_not_an_error() -> None:
+    s = build("1", "0", "equal_installment", 2, disbursed_on=date(2000, 1, 1),
+              first_due_on=date(2000, 1, 2), rounding=Rounding(1, D("0.1")),
+              fees=(Fee("f", "each_period", amount=D("14.1")),))
+    assert s.apr > D("1e30") and decimals(s.apr) == 2
