@@ -64,8 +64,22 @@ def register_routes(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
+def register_pages(register: Callable[[Any], None]) -> None:
+    """Contribute web-shell pages: Litestar handlers (Jinja2 + htmx) mounted at the root of
+    the UI router, so they get its guards: session sign-in, the CSRF check on every POST,
+    `access_guard` (each handler declares opt public/authenticated/permission) and the HTML
+    error pages. Like plugin API routes they answer 404 for a tenant without the plugin.
+    """
+
+
+@hookspec
 def template_dirs() -> list[str]:
-    """Return folders of Jinja2 templates the plugin contributes to the web shell."""
+    """Return folders of Jinja2 templates the plugin contributes to the web shell.
+
+    They are searched after the kernel's own (core/web/templates), in plugin order, so a
+    plugin's page can `{% extends "base.html" %}`; name templates under a folder of the
+    plugin's name (`servicing/loan.html`) to avoid clashes.
+    """
 
 
 @hookspec

@@ -68,15 +68,21 @@ def any_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respo
     return ui_http_error(request, exc)
 
 
-def plugin_routers(k: K.Kernel) -> list[Any]:
-    """Each plugin's routes, guarded so a tenant without the plugin gets 404."""
+def plugin_routers(k: K.Kernel, hook: str = "register_routes") -> list[Any]:
+    """Each plugin's routes (or pages), guarded so a tenant without the plugin gets 404."""
     by_plugin: dict[str, list[Any]] = {}
-    for plugin, handler in k.plugins.collect_owned("register_routes"):
+    for plugin, handler in k.plugins.collect_owned(hook):
         by_plugin.setdefault(plugin, []).append(handler)
+    wrap = documented if hook == "register_routes" else list
     return [
-        Router(path="/", route_handlers=documented(handlers), guards=[plugin_guard(plugin)])
+        Router(path="/", route_handlers=wrap(handlers), guards=[plugin_guard(plugin)])
         for plugin, handlers in by_plugin.items()
     ]
+
+
+def plugin_template_dirs(k: K.Kernel) -> list[str]:
+    """The template folders the plugins return from `template_dirs`, in plugin order."""
+    return [str(d) for dirs in reversed(k.plugins.hook.template_dirs()) for d in dirs or []]
 
 
 def create_app(k: K.Kernel | None = None, run_jobs: bool = False,
@@ -109,10 +115,11 @@ def create_app(k: K.Kernel | None = None, run_jobs: bool = False,
     entities = list(k.registry.entities.values())
     app = Litestar(
         route_handlers=[api_router(entities, plugin_routers(k)), oidc_router,
-                        ui_router(entities), static_router()],
+                        ui_router(entities, plugin_routers(k, "register_pages")),
+                        static_router()],
         lifespan=[lifespan],
         middleware=[AccessLog, SecurityHeaders],
-        template_config=template_config(),
+        template_config=template_config(plugin_template_dirs(k)),
         exception_handlers={
             XindaiError: xindai_error,
             HTTPException: any_http_error,

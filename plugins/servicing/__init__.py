@@ -77,3 +77,29 @@ def register_pack_sections(register):  # type: ignore[no-untyped-def]
     from plugins.servicing.pack import export_products, load_products
 
     register(PackSection("products", load_products, export_products, order=200))
+
+
+@hookimpl
+def register_pages(register):  # type: ignore[no-untyped-def]
+    from plugins.servicing.pages import PAGES
+
+    for page in PAGES:
+        register(page)
+
+
+@hookimpl
+def template_dirs() -> list[str]:
+    from pathlib import Path
+
+    return [str(Path(__file__).resolve().parent / "templates")]
+
+
+@hookimpl
+def register_menu_items(register):  # type: ignore[no-untyped-def]
+    from core.declarations import MenuItem
+
+    register(MenuItem("servicing_products", "贷款产品", "Loan products", "/servicing/products",
+                      "product.read", 40))
+    register(MenuItem("servicing_loans", "贷款", "Loans", "/servicing/loans", "loan.read", 41))
+    register(MenuItem("servicing_disburse", "放款", "Disburse", "/servicing/disburse",
+                      "loan.disburse", 42))

@@ -40,8 +40,8 @@ register_messages({
     "terms_invalid": {"zh-CN": "{zh}", "en": "{en}"},
     "out_of_range": {"zh-CN": "{label}应在 {min} 至 {max} 之间",
                      "en": "{label} must be between {min} and {max}"},
-    "product_not_found": {"zh-CN": "没有代码为 {code} 的贷款产品",
-                          "en": "no loan product with code {code}"},
+    "product_not_found": {"zh-CN": "没有代码为 {product} 的贷款产品",
+                          "en": "no loan product with code {product}"},
     "product_exists": {"zh-CN": "贷款产品代码 {code} 已存在",
                        "en": "a loan product with code {code} already exists"},
     "product_inactive": {"zh-CN": "贷款产品 {code} 已停用", "en": "loan product {code} is inactive"},
@@ -176,7 +176,7 @@ async def get_product(ctx: Context, code: str) -> dict[str, Any]:
                                                 LoanProduct.code == code).output(
             load_json=True).run()
     if not rows:
-        raise NotFound("product_not_found", code=code)
+        raise NotFound("product_not_found", product=code)
     return rows[0]
 
 

@@ -40,7 +40,8 @@ async def test_every_route_and_role(client: Any, demo: Any) -> None:
               "key": "no_such_field", "field_key": "mobile", "slug": "no-such-tenant",
               "webhook_id": "00000000-0000-4000-8000-000000000000",
               "message_id": "00000000-0000-4000-8000-000000000000",
-              "document_id": "00000000-0000-4000-8000-00000000d0c5"}
+              "document_id": "00000000-0000-4000-8000-00000000d0c5",
+              "code": "NOPE", "loan_id": "00000000-0000-4000-8000-000000000000"}
     contexts = {role: await as_user(tenant, role) for role in ROLES}
     headers = {role: await login(client, tenant.slug, role, passwords[role]) for role in ROLES}
     checked = 0

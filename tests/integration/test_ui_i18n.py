@@ -1,5 +1,5 @@
 """Every user-facing string of the web shell is translated: the msgids extracted from the
-templates and core/web/ui/*.py (Babel, as `make messages` does) must each have a non-empty
+templates, core/web/ui/*.py and the plugins' templates and pages.py (Babel, as `make messages` does) must each have a non-empty
 zh_CN translation with the same placeholders, and the catalogues hold nothing stale."""
 
 from __future__ import annotations
@@ -68,10 +68,11 @@ def test_templates_have_no_untranslated_text() -> None:
     """Text outside `{{ }}` / `{% %}` and tags would bypass gettext (the logo glyph is art)."""
     from pathlib import Path
 
-    from core.web.ui.catalog import TEMPLATES
+    from core.web.ui.catalog import ROOT, TEMPLATES
 
     found = {}
-    for path in sorted(Path(TEMPLATES).rglob("*.html")):
+    paths = [*Path(TEMPLATES).rglob("*.html"), *(ROOT / "plugins").glob("*/templates/**/*.html")]
+    for path in sorted(paths):
         text = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", " ", path.read_text("utf-8"),
                       flags=re.S)
         text = re.sub(r"<[^>]*>", " ", text, flags=re.S)

@@ -1,10 +1,14 @@
 """The web shell: server-rendered pages (Jinja2 + htmx) over the same services as the API.
 
-    ui_router(entities)  every page, guarded by access_guard (opt public / authenticated /
-                         permission, as in the API) and ui_guard (CSRF, MFA enrolment)
+    ui_router(entities, plugin_pages)
+                         every page, guarded by access_guard (opt public / authenticated /
+                         permission, as in the API) and ui_guard (CSRF, MFA enrolment);
+                         plugin_pages are the plugins' routers (register_pages), each
+                         with its own 404 guard for tenants without the plugin
     static_router()      /static from core/web/static (own CSS; vendor/ holds htmx, copied
                          from npm by `make assets`, never from a CDN)
-    template_config()    Litestar's JinjaTemplateEngine on our environment (i18n extension)
+    template_config(dirs)  Litestar's JinjaTemplateEngine on our environment (i18n
+                         extension); `dirs` are the plugins' template folders
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from core.web.ui.security import UI_EXCEPTION_HANDLERS, SecurityHeaders, ui_guar
 __all__ = ["SecurityHeaders", "static_router", "template_config", "ui_router"]
 
 
-def ui_router(entities: list[EntityType]) -> Router:
+def ui_router(entities: list[EntityType], plugin_pages: list[Any] | None = None) -> Router:
     load_all()  # a broken catalogue stops start-up, not a request
     handlers: list[Any] = [
         auth.login_page, auth.login_submit, auth.mfa_page, auth.mfa_submit, auth.logout,
@@ -36,6 +40,7 @@ def ui_router(entities: list[EntityType]) -> Router:
         *audit.AUDIT_HANDLERS, *jobs.JOBS_HANDLERS, *webhooks.WEBHOOK_HANDLERS,
     ]
     handlers.extend(entity_routes(e) for e in entities)
+    handlers.extend(plugin_pages or [])
     return Router(path="/", route_handlers=handlers, dependencies={"ctx": Provide(provide_ctx)},
                   guards=[access_guard, ui_guard], exception_handlers=UI_EXCEPTION_HANDLERS)
 
@@ -49,5 +54,5 @@ def static_router() -> Router:
     )
 
 
-def template_config() -> TemplateConfig[Any]:
-    return TemplateConfig(instance=template_engine())
+def template_config(dirs: list[str] | None = None) -> TemplateConfig[Any]:
+    return TemplateConfig(instance=template_engine(list(dirs or [])))

@@ -61,18 +61,15 @@ def _ctx_ngettext(context: Any, singular: str, plural: str, n: int) -> str:
     return translations(context.get("lang") or DEFAULT_LOCALE).ngettext(singular, plural, n)
 
 
-def template_dirs() -> list[Path]:
-    """The kernel's templates, then each built-in plugin's `templates/` folder if it has one
-    (a plugin's purpose-built screens extend `base.html`)."""
-    dirs = [TEMPLATES]
-    plugins = Path(__file__).resolve().parents[3] / "plugins"
-    dirs.extend(sorted(p for p in plugins.glob("*/templates") if p.is_dir()))
-    return dirs
+def template_dirs(extra: list[str | Path] | None = None) -> list[Path]:
+    """The kernel's templates first, then the folders plugins return from the
+    `template_dirs` hook (a plugin's screens extend `base.html`)."""
+    return [TEMPLATES, *(Path(d) for d in extra or [])]
 
 
-def make_environment() -> Environment:
+def make_environment(extra_dirs: list[str | Path] | None = None) -> Environment:
     env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in template_dirs()]),
+        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in template_dirs(extra_dirs)]),
         autoescape=True,
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
@@ -87,8 +84,8 @@ def make_environment() -> Environment:
     return env
 
 
-def template_engine() -> JinjaTemplateEngine:
-    return JinjaTemplateEngine.from_environment(make_environment())
+def template_engine(extra_dirs: list[str | Path] | None = None) -> JinjaTemplateEngine:
+    return JinjaTemplateEngine.from_environment(make_environment(extra_dirs))
 
 
 # --- the layout's context ----------------------------------------------------------------

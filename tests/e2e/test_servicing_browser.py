@@ -1,0 +1,81 @@
+"""The servicing screens in a real browser against a real `xindai demo` server: finance
+opens a product and previews its schedule (htmx, no page reload), disburses a loan for a
+demo customer after seeing the quote, lands on the loan page with its schedule; the loan
+and product pages fit a 375 px phone (screenshots kept under the test's tmp folder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.test_ui_browser import browser, demo, new_page, sign_in
+
+__all__ = ["browser", "demo"]  # the fixtures, used by name
+
+
+def fits(page: Any) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_finance_previews_a_product_and_disburses_a_loan(
+        browser: Any, demo: dict[str, Any], tmp_path: Path) -> None:
+    base, password = demo["base"], demo["logins"]["finance"]
+    page = new_page(browser)
+    sign_in(page, base, "finance", password)
+    page.wait_for_url(f"{base}/")
+    page.click(".sidebar a[href='/servicing/products']")
+    page.wait_for_url(f"{base}/servicing/products")
+    page.click("a[href='/servicing/products/JY01']")
+    page.wait_for_url(f"{base}/servicing/products/JY01")
+
+    # the live preview: typing replaces the schedule in place, the page is not reloaded
+    page.evaluate("window.__samePage = true")
+    page.fill("#f-amount", "10000")
+    page.fill("#f-periods", "12")
+    page.fill("#f-annual_rate", "12")
+    page.locator("#quote .schedule-table tbody tr").nth(11).wait_for()
+    page.locator("#quote .schedule-table td.total", has_text="888.49").first.wait_for()
+    assert page.locator("#quote .schedule-table tbody tr").count() == 12
+    assert page.locator("#quote .schedule-table td.total").first.inner_text() == "888.49"
+    assert page.evaluate("window.__samePage === true")
+    page.fill("#f-amount", "999")
+    page.locator("#quote .field-error", has_text="贷款金额应在").wait_for()
+    assert page.evaluate("window.__samePage === true")
+
+    # a demo customer (finance sees names masked), then the disbursement form
+    page.goto(f"{base}/e/customer")
+    href = page.locator(".records-table tbody a[href^='/e/customer/']").first.get_attribute(
+        "href")
+    assert href
+    customer_id = href.rsplit("/", 1)[-1]
+    page.goto(f"{base}/servicing/disburse?customer_id={customer_id}")
+    assert page.input_value("#f-customer_id") == customer_id
+    page.select_option("#f-product", "JY01")
+    page.fill("#f-amount", "20000")
+    page.fill("#f-periods", "12")
+    page.click("button:has-text('显示还款计划')")
+    page.locator("#disburse-quote .schedule-table tbody tr").nth(11).wait_for()
+    assert "年化利率" in page.inner_text("#disburse-quote")
+    page.click("#confirm-disburse")
+    page.wait_for_url(f"{base}/servicing/loans/*")
+    assert "已放款" in page.inner_text("main")
+    assert page.locator(".schedule-table tbody tr").count() == 12
+    number = page.inner_text("h1.loan-number")
+    assert number.startswith("DK20261120")
+    loan_url = page.url
+    page.goto(f"{base}/servicing/loans")
+    assert number in page.inner_text(".loans-table")
+    page.context.close()
+
+    phone = new_page(browser, 375, 812)
+    sign_in(phone, base, "finance", password)
+    phone.wait_for_url(f"{base}/")
+    for url, name in ((loan_url, "loan"), (f"{base}/servicing/products/JY01", "product"),
+                      (f"{base}/servicing/disburse", "disburse")):
+        phone.goto(url)
+        phone.wait_for_load_state()
+        shot = tmp_path / f"servicing-{name}-375.png"
+        phone.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 5_000
+        assert fits(phone), url
+    phone.context.close()
