@@ -109,7 +109,7 @@ async def disburse(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
     customer = await records.get(ctx, "customer", customer_id)  # 404 unless visible
     product = await get_product(ctx, str(data.get("product", "")))
     if not product["active"]:
-        raise ValidationFailed([_error("product", "product_inactive", code=product["code"])])
+        raise ValidationFailed([_error("product", "product_inactive", product=product["code"])])
     principal = money("amount", data.get("amount"))
     periods = _int("periods", data.get("periods"))
     rate = None if data.get("annual_rate") in (None, "") else money("annual_rate",

@@ -36,15 +36,28 @@ RULE_KEYS = ("amount_min", "amount_max", "term_min", "term_max", "rate_min", "ra
              "rate_default", *DEFAULT_RULES)
 
 register_messages({
-    "product_config": {"zh-CN": "{label}：{problem}", "en": "{label}: {problem}"},
-    "terms_invalid": {"zh-CN": "{zh}", "en": "{en}"},
+    "product_not_object": {"zh-CN": "产品配置应为对象（键值映射）",
+                           "en": "the product configuration must be an object"},
+    "product_unknown_keys": {"zh-CN": "产品配置包含未知的键：{keys}",
+                             "en": "unknown keys in the product configuration: {keys}"},
+    "product_number": {"zh-CN": "{label}应为数字，收到 {got}",
+                       "en": "{label} must be a number, got {got}"},
+    "product_ranges": {"zh-CN": "产品范围无效：最小值不能大于最大值，默认利率须在利率范围内",
+                       "en": "invalid product ranges: a minimum may not exceed its maximum, "
+                             "and the default rate must lie within the rate range"},
+    "product_allocation": {"zh-CN": "冲账顺序须恰好包含 {components} 各一次，方式为 "
+                                    "period_first 或 item_first",
+                           "en": "the allocation order must list {components} once each, "
+                                 "with mode period_first or item_first"},
+    "product_overpayment": {"zh-CN": "多缴款处理只能是 credit（挂账）或 refuse（拒收）",
+                            "en": "overpayment must be credit or refuse"},
+    "terms_invalid": {"zh-CN": "还款计划条款无效：{label}", "en": "invalid schedule terms: {label}"},
     "out_of_range": {"zh-CN": "{label}应在 {min} 至 {max} 之间",
                      "en": "{label} must be between {min} and {max}"},
     "product_not_found": {"zh-CN": "没有代码为 {product} 的贷款产品",
                           "en": "no loan product with code {product}"},
-    "product_exists": {"zh-CN": "贷款产品代码 {code} 已存在",
-                       "en": "a loan product with code {code} already exists"},
-    "product_inactive": {"zh-CN": "贷款产品 {code} 已停用", "en": "loan product {code} is inactive"},
+    "product_inactive": {"zh-CN": "贷款产品 {product} 已停用",
+                         "en": "loan product {product} is inactive"},
 })
 
 LABELS = {
@@ -63,22 +76,19 @@ def _dec(field: str, value: Any) -> Decimal:
     try:
         out = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise ValidationFailed([_error(field, "product_config",
-                                       problem=f"不是数字 / not a number: {value!r}")]) from None
+        raise ValidationFailed([_error(field, "product_number", got=repr(value))]) from None
     if not out.is_finite():
-        raise ValidationFailed([_error(field, "product_config", problem="not a number")])
+        raise ValidationFailed([_error(field, "product_number", got=repr(value))])
     return out
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Check a product configuration and return it complete (defaults filled in)."""
     if not isinstance(config, dict):
-        raise ValidationFailed([_error("config", "product_config", problem="应为对象 / "
-                                       "must be an object")])
+        raise ValidationFailed([_error("config", "product_not_object")])
     unknown = sorted(set(config) - set(SCHEDULE_KEYS) - set(RULE_KEYS))
     if unknown:
-        raise ValidationFailed([_error("config", "product_config",
-                                       problem=f"未知的键 / unknown keys: {', '.join(unknown)}")])
+        raise ValidationFailed([_error("config", "product_unknown_keys", keys=", ".join(unknown))])
     out = {**DEFAULT_RULES, **config}
     for key in ("amount_min", "amount_max", "term_min", "term_max", "rate_min", "rate_max"):
         if key not in out:
@@ -90,18 +100,14 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     term_min, term_max = int(out["term_min"]), int(out["term_max"])
     if not (0 < amount_min <= amount_max and 0 < term_min <= term_max
             and 0 <= rate_min <= rate_default <= rate_max):
-        raise ValidationFailed([_error("config", "product_config", problem=(
-            "范围无效（最小值须不大于最大值，默认利率在范围内） / invalid ranges (min must not "
-            "exceed max; the default rate must lie within the range)"))])
+        raise ValidationFailed([_error("config", "product_ranges")])
     order = list(out["allocation"].get("order", COMPONENTS))
     if sorted(order) != sorted(COMPONENTS) or out["allocation"].get(
             "mode", "period_first") not in ("period_first", "item_first"):
-        raise ValidationFailed([_error("allocation", "product_config", problem=(
-            f"冲账顺序须恰好包含 / the order must list exactly {', '.join(COMPONENTS)}; "
-            "mode period_first or item_first"))])
+        raise ValidationFailed([_error("allocation", "product_allocation",
+                                       components=", ".join(COMPONENTS))])
     if out["overpayment"] not in ("credit", "refuse"):
-        raise ValidationFailed([_error("overpayment", "product_config",
-                                       problem="credit 或 refuse / credit or refuse")])
+        raise ValidationFailed([_error("overpayment", "product_overpayment")])
     out.update(amount_min=str(amount_min), amount_max=str(amount_max), term_min=term_min,
                term_max=term_max, rate_min=str(rate_min), rate_max=str(rate_max),
                rate_default=str(rate_default))
@@ -134,8 +140,8 @@ def terms_for(config: dict[str, Any], principal: Decimal, periods: int,
     try:
         return parse_request(request)
     except TermsError as exc:
-        raise ValidationFailed([FieldError(exc.field, "terms_invalid",
-                                           {"zh": exc.zh, "en": exc.en})]) from None
+        raise ValidationFailed([FieldError(exc.field, "terms_invalid", {},
+                                           {"zh-CN": exc.zh, "en": exc.en})]) from None
 
 
 def quote(config: dict[str, Any], principal: Decimal, periods: int,
