@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -30,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_write_path import customer, postgres_env  # noqa: E402
+from bench_common import on_engines, report  # noqa: E402
+from bench_write_path import customer  # noqa: E402
 
 
 async def noop(ctx: Any, payload: dict[str, Any]) -> None:
@@ -133,29 +132,9 @@ async def main() -> None:
     parser.add_argument("--redis", default="")
     parser.add_argument("--save", action="store_true")
     args = parser.parse_args()
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        results["sqlite"] = await measure({"XINDAI_DATA_DIR": tmp}, args.n, args.writes,
-                                          args.redis)
-        if args.postgres:
-            env, name = await postgres_env(args.postgres)
-            try:
-                results["postgres"] = await measure({"XINDAI_DATA_DIR": tmp, **env}, args.n,
-                                                    args.writes, args.redis)
-            finally:
-                import asyncpg
-
-                conn = await asyncpg.connect(args.postgres)
-                await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-                await conn.close()
-    for engine, figures in results.items():
-        print(f"{engine:9} " + "  ".join(f"{k}={v}" for k, v in figures.items()))
-    if args.save:
-        out = ROOT / "bench" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"events_{time.strftime('%Y%m%d_%H%M%S')}.json"
-        path.write_text(json.dumps({"n": args.n, "writes": args.writes, **results}, indent=2))
-        print(f"saved {path}")
+    results = await on_engines(lambda env: measure(env, args.n, args.writes, args.redis),
+                               args.postgres)
+    report("events", results, args.save, n=args.n, writes=args.writes)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.bench.bench_write_path import customer, postgres_env  # noqa: E402
+from tests.bench.bench_common import on_engines, report  # noqa: E402
+from tests.bench.bench_write_path import customer  # noqa: E402
 
 BURSTS = 10
 
@@ -96,22 +96,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--postgres", default="")
+    parser.add_argument("--save", action="store_true")
     args = parser.parse_args()
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        results["sqlite"] = await measure({"XINDAI_DATA_DIR": tmp}, args.n)
-        if args.postgres:
-            env, name = await postgres_env(args.postgres)
-            try:
-                results["postgres"] = await measure({"XINDAI_DATA_DIR": tmp, **env}, args.n)
-            finally:
-                import asyncpg
-
-                conn = await asyncpg.connect(args.postgres)
-                await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-                await conn.close()
-    for engine, figures in results.items():
-        print(f"{engine:9} " + "  ".join(f"{k}={v}" for k, v in figures.items()))
+    results = await on_engines(lambda env: measure(env, args.n), args.postgres)
+    report("idempotency", results, args.save, n=args.n)
 
 
 if __name__ == "__main__":

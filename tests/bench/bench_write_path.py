@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_common import on_engines, postgres_env, report  # noqa: E402,F401 - re-exported
 
 
 def customer(i: int) -> dict[str, str]:
@@ -75,50 +76,14 @@ async def measure(settings_env: dict[str, str], n: int) -> dict[str, float]:
         await K.stop(k)
 
 
-async def postgres_env(admin_url: str) -> tuple[dict[str, str], str]:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url)
-    name = f"xindai_bench_{uuid.uuid4().hex[:8]}"
-    for role in ("xindai_test_owner", "xindai_test_app"):
-        try:
-            await conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS")
-        except asyncpg.DuplicateObjectError:
-            pass
-    await conn.execute(f"CREATE DATABASE {name} OWNER xindai_test_owner")
-    await conn.close()
-    host = admin_url.split("@", 1)[1].rsplit("/", 1)[0]
-    return {"XINDAI_DATABASE_URL": f"postgresql://xindai_test_app@{host}/{name}",
-            "XINDAI_MIGRATE_DATABASE_URL": f"postgresql://xindai_test_owner@{host}/{name}"}, name
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--postgres", default="")
     parser.add_argument("--save", action="store_true")
     args = parser.parse_args()
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        results["sqlite"] = await measure({"XINDAI_DATA_DIR": tmp}, args.n)
-        if args.postgres:
-            env, name = await postgres_env(args.postgres)
-            try:
-                results["postgres"] = await measure({"XINDAI_DATA_DIR": tmp, **env}, args.n)
-            finally:
-                import asyncpg
-
-                conn = await asyncpg.connect(args.postgres)
-                await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-                await conn.close()
-    for engine, figures in results.items():
-        print(f"{engine:9} " + "  ".join(f"{k}={v}" for k, v in figures.items()))
-    if args.save:
-        out = ROOT / "bench" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"write_path_{time.strftime('%Y%m%d_%H%M%S')}.json"
-        path.write_text(json.dumps({"n": args.n, **results}, indent=2))
-        print(f"saved {path}")
+    results = await on_engines(lambda env: measure(env, args.n), args.postgres)
+    report("write_path", results, args.save, n=args.n)
 
 
 if __name__ == "__main__":
