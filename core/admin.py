@@ -184,15 +184,17 @@ async def set_field_policy(ctx: Context, role: str, entity: str, field: str,
         if not await Role.exists().where(Role.tenant_id == ctx.tenant_id,
                                          Role.name == role).run():
             raise NotFound("unknown_role", role=role)
-        await FieldPolicy.delete().where(
-            FieldPolicy.tenant_id == ctx.tenant_id, FieldPolicy.role == role,
-            FieldPolicy.entity == entity, FieldPolicy.field == field).run()
+        this = (FieldPolicy.tenant_id == ctx.tenant_id, FieldPolicy.role == role,
+                FieldPolicy.entity == entity, FieldPolicy.field == field)
+        before = await _locked(FieldPolicy.select(FieldPolicy.policy).where(*this)).run()
+        await FieldPolicy.delete().where(*this).run()
         if policy is not None:
             await FieldPolicy.insert(FieldPolicy(tenant_id=ctx.tenant_id, role=role,
                                                  entity=entity, field=field,
                                                  policy=policy)).run()
+        old = before[0]["policy"] if before else None  # None: the default from permissions
         await audit.append(ctx, "field_policy.set", "role", role,
-                           {f"{entity}.{field}": [None, policy]})
+                           {f"{entity}.{field}": [old, policy]})
 
 
 async def list_users(ctx: Context) -> list[dict[str, Any]]:
@@ -229,13 +231,31 @@ async def update_user(ctx: Context, user_id: Any, roles: list[str] | None = None
         values[User.display_name] = display_name
     if values:
         async with tenant_scope(ctx):
-            done = await User.update(values).where(User.tenant_id == ctx.tenant_id,
-                                                   User.id == user_id).returning(User.id).run()
-            if not done:
+            this = (User.tenant_id == ctx.tenant_id, User.id == user_id)
+            before = await _locked(User.select(*values).where(*this)).output(
+                load_json=True).run()
+            if not before:
                 raise NotFound()
+            await User.update(values).where(*this).run()
+            changes = {c._meta.name: [_audited(before[0][c._meta.name]), _audited(v)]
+                       for c, v in values.items()}
             await audit.append(ctx, "user.update", "user", user_id,
-                               {c._meta.name: [None, str(v) if v is not None else None]
-                                for c, v in values.items()})
+                               {k: change for k, change in changes.items()
+                                if change[0] != change[1]})
     if active is not None:
-        await set_user_active(ctx, user_id, active)
-        await audit.append(ctx, "user.enable" if active else "user.disable", "user", user_id)
+        was = await set_user_active(ctx, user_id, active)
+        await audit.append(ctx, "user.enable" if active else "user.disable", "user", user_id,
+                           {"active": [was, active]})
+
+
+def _locked(query: Any) -> Any:
+    """`query` locking the rows it reads until the transaction ends (PostgreSQL; SQLite's
+    write transaction already excludes other writers), so the old value the audit entry
+    records is the one the change replaced."""
+    return query.lock_rows("UPDATE") if query.table._meta.db.engine_type == "postgres" \
+        else query
+
+
+def _audited(value: Any) -> Any:
+    """A column value as a diff holds it: ids as text, lists (roles) as lists."""
+    return str(value) if isinstance(value, uuid.UUID) else value

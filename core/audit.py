@@ -10,42 +10,33 @@ The app role may only INSERT and SELECT entries; triggers refuse UPDATE and DELE
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from core.audit_chain import (
+    FAST_ERRORS,
+    GENESIS,
+    ChainChecker,
+    Verdict,
+    canonical,
+    chain_hash,
+    check_chain,
+    decode,
+    encode_canonical,
+    hashed_fields,
+)
 from core.tables import AuditEntry, AuditHead
 from core.tenancy import Context, tenant_scope
 
-GENESIS = "0" * 64
+__all__ = ["GENESIS", "ChainChecker", "Verdict", "append", "canonical", "chain_hash",
+           "check_chain", "hashed_fields", "secret_digest", "verify_tenant"]
+
 BATCH = 5000
-
-
-def canonical(entry: dict[str, Any]) -> bytes:
-    """The bytes that are hashed: sorted keys, no spaces, UTF-8."""
-    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str).encode()
-
-
-def chain_hash(prev_hash: str, entry: dict[str, Any]) -> str:
-    return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
-
-
-def hashed_fields(row: dict[str, Any]) -> dict[str, Any]:
-    """The part of a stored entry the hash covers (everything but its own hash)."""
-    at = row["at"]
-    if isinstance(at, datetime):
-        at = at.astimezone(UTC).isoformat()
-    return {
-        "tenant_id": str(row["tenant_id"]), "seq": int(row["seq"]), "at": at,
-        "user_id": row["user_id"], "username": row["username"], "roles": list(row["roles"]),
-        "ip": row["ip"], "user_agent": row["user_agent"], "request_id": row["request_id"],
-        "action": row["action"], "entity": row["entity"], "record_id": row["record_id"],
-        "diff": row["diff"], "prev_hash": row["prev_hash"],
-    }
 
 
 async def secret_digest(ctx: Context, entity: str, field: str, value: Any) -> str:
@@ -90,73 +81,90 @@ async def append(ctx: Context, action: str, entity: str | None = None,
         return entry["seq"]
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The result of checking a chain: ok, or the first entry (seq) that breaks it."""
-
-    ok: bool
-    checked: int
-    seq: int | None = None
-    problem: str = ""  # changed | removed | inserted_or_reordered | truncated
-
-    def describe(self) -> str:
-        if self.ok:
-            return f"ok: {self.checked} entries, chain intact"
-        if self.seq is None:
-            return f"broken: {self.problem} ({self.checked} entries checked)"
-        return f"broken at entry {self.seq}: {self.problem} ({self.checked} entries checked)"
+# The live check reads only the hashed columns (tenant_id is the WHERE clause's), as tuples
+# in this order, a batch at a time by keyset (seq), the next batch being fetched while the
+# current one is hashed in a worker thread.
+_COLUMNS = ("seq", "prev_hash", "hash", "at", "user_id", "username", "roles", "ip",
+            "user_agent", "request_id", "action", "entity", "record_id", "diff")
+_SELECT = (f"SELECT {', '.join(_COLUMNS)} FROM audit_entry WHERE tenant_id = {{}} "
+           f"AND seq > {{}} ORDER BY seq LIMIT {{}}")
+Row = Sequence[Any]
 
 
-class ChainChecker:
-    """Checks entries fed in seq order, one at a time (so a million fit in little memory)."""
+def _row_body(tenant_id: str) -> Callable[[Row], bytes]:
+    """The canonical bytes of a stored row, as `canonical(hashed_fields(row))` would give
+    them for the row piccolo loads (JSON columns through json.loads)."""
 
-    def __init__(self, start_hash: str = GENESIS, start_seq: int = 1) -> None:
-        self.expected, self.prev, self.checked = start_seq, start_hash, 0
-        self.broken: Verdict | None = None
-        self.ahead = False  # saw an entry before its place: removed, or reordered?
+    def body(r: Row) -> bytes:
+        at = r[3]
+        if isinstance(at, datetime):
+            at = at.astimezone(UTC).isoformat()
+        try:
+            return encode_canonical({
+                "action": r[10], "at": at, "diff": None if r[13] is None else decode(r[13]),
+                "entity": r[11], "ip": r[7], "prev_hash": r[1], "record_id": r[12],
+                "request_id": r[9], "roles": list(decode(r[6])), "seq": int(r[0]),
+                "tenant_id": tenant_id, "user_agent": r[8], "user_id": r[4],
+                "username": r[5]})
+        except FAST_ERRORS:  # what msgspec cannot read goes the way it always went
+            row = dict(zip(_COLUMNS, r, strict=True), tenant_id=tenant_id)
+            for name in ("roles", "diff"):
+                if row[name] is not None:
+                    row[name] = json.loads(row[name])
+            return canonical(hashed_fields(row))
 
-    def feed(self, row: dict[str, Any]) -> bool:
-        """Check one entry; False once the chain is broken (see `verdict`).
+    return body
 
-        Entry numbers are positions in the chain: the verdict names the first position
-        whose entry was changed, removed, inserted or moved.
-        """
-        if self.broken:
+
+def _feed_batch(checker: ChainChecker, rows: list[Row], body: Callable[[Row], bytes]) -> bool:
+    feed = checker.feed_link
+    for r in rows:
+        if not feed(r[0], r[1], r[2], r, body):
             return False
-        if self.ahead:  # the entry after a gap tells a move from a removal
-            problem = "inserted_or_reordered" if row["seq"] == self.expected else "removed"
-            self.broken = Verdict(False, self.checked, self.expected, problem)
-            return False
-        self.checked += 1
-        if row["seq"] > self.expected:
-            self.ahead = True
-        elif row["seq"] < self.expected or row["prev_hash"] != self.prev:
-            self.broken = Verdict(False, self.checked, self.expected, "inserted_or_reordered")
-        elif chain_hash(self.prev, hashed_fields(row)) != row["hash"]:
-            self.broken = Verdict(False, self.checked, row["seq"], "changed")
-        else:
-            self.prev, self.expected = row["hash"], self.expected + 1
-        return self.broken is None
-
-    def verdict(self, head: tuple[int, str] | None) -> Verdict:
-        """The result, given where the chain should end (None: wherever it ends)."""
-        if self.ahead and not self.broken:
-            self.broken = Verdict(False, self.checked, self.expected, "removed")
-        if self.broken:
-            return self.broken
-        if head is not None and (head[0] != self.expected - 1 or head[1] != self.prev):
-            return Verdict(False, self.checked, self.expected, "truncated")
-        return Verdict(True, self.checked)
+    return True
 
 
-def check_chain(rows: Any, head: tuple[int, str] | None, start_hash: str = GENESIS,
-                start_seq: int = 1) -> Verdict:
-    """Check entries (in seq order) link and hash correctly and end at `head`."""
-    checker = ChainChecker(start_hash, start_seq)
-    for row in rows:
-        if not checker.feed(row):
-            break
-    return checker.verdict(head)
+def _batch_fetcher(ctx: Context) -> Callable[[int], Awaitable[list[Row]]]:
+    """Fetch the entries after a seq, as tuples, on the current tenant transaction's
+    connection (piccolo's dict rows and JSON loading cost more than the hashing)."""
+    from core.db import is_postgres
+
+    engine = AuditEntry._meta.db
+    connection = engine.current_transaction.get().connection
+    if is_postgres(engine):
+        sql = _SELECT.format("$1", "$2", "$3")
+
+        async def fetch_pg(after: int) -> list[Row]:
+            return await connection.fetch(sql, ctx.tenant_id, after, BATCH)
+
+        return fetch_pg
+    sql = _SELECT.format("?", "?", "?")
+
+    async def fetch_sqlite(after: int) -> list[Row]:
+        cursor = await connection.execute(sql, (ctx.tenant_id, after, BATCH))
+        try:
+            cursor.row_factory = None  # tuples; the column converters still apply
+            return await cursor.fetchall()
+        finally:
+            await cursor.close()
+
+    return fetch_sqlite
+
+
+async def _scan(checker: ChainChecker, fetch: Callable[[int], Awaitable[list[Row]]],
+                body: Callable[[Row], bytes], after: int) -> None:
+    """Feed every entry after `after` to `checker` until it breaks: batch n+1 is read
+    while batch n is hashed, so no more than two batches are held at once."""
+    batch = await fetch(after)
+    while batch:
+        ahead = asyncio.ensure_future(fetch(batch[-1][0])) if len(batch) == BATCH else None
+        try:
+            ok = await asyncio.to_thread(_feed_batch, checker, batch, body)
+        finally:
+            nxt = await ahead if ahead is not None else []
+        if not ok:
+            return
+        batch = nxt
 
 
 async def verify_tenant(ctx: Context) -> Verdict:
@@ -170,14 +178,7 @@ async def verify_tenant(ctx: Context) -> Verdict:
             return Verdict(False, 0, base_seq, "unsigned_base")
     checker = ChainChecker(base_hash, base_seq + 1)
     async with tenant_scope(ctx, write=False):
-        last = base_seq
-        while True:
-            batch = await AuditEntry.select().where(
-                AuditEntry.tenant_id == ctx.tenant_id, AuditEntry.seq > last
-            ).order_by(AuditEntry.seq).limit(BATCH).output(load_json=True).run()
-            if not all(checker.feed(row) for row in batch) or len(batch) < BATCH:
-                break
-            last = batch[-1]["seq"]
+        await _scan(checker, _batch_fetcher(ctx), _row_body(str(ctx.tenant_id)), base_seq)
         heads = await AuditHead.select().where(AuditHead.tenant_id == ctx.tenant_id).run()
         verdict = checker.verdict((heads[0]["seq"], heads[0]["hash"]) if heads
                                   else (0, GENESIS))

@@ -654,8 +654,19 @@ def demo(host: str | None, port: int | None) -> None:
     _serve(k, host, port, None)
 
 
+def standalone(argv: list[str]) -> bool:
+    """Is this `xindai audit verify EXPORT.zip`? It runs on an auditor's computer, so it
+    reads no settings (no XINDAI_*, no xindai.toml), plugins, keys or database: whatever
+    is or is not configured there cannot stop it."""
+    return argv[:2] == ["audit", "verify"] and not any(
+        a == "--tenant" or a.startswith("--tenant=") for a in argv[2:])
+
+
 def main() -> None:
     """Entry point: load plugin commands, then run."""
+    if standalone(sys.argv[1:]):
+        cli()
+        return
     try:
         from core.plugins import Plugins
         from core.settings import load_settings

@@ -142,14 +142,21 @@ async def change_password(ctx: Context, current: str, new: str) -> None:
     await record(ctx, "password_changed", user)
 
 
-async def set_user_active(ctx: Context, user_id: Any, active: bool) -> None:
+async def set_user_active(ctx: Context, user_id: Any, active: bool) -> bool:
+    """Enable or disable a user (disabling ends their sessions); returns the status the
+    user had, for the audit entry."""
     async with tenant_scope(ctx):
-        done = await User.update({User.active: active}).where(
-            User.tenant_id == ctx.tenant_id, User.id == user_id).returning(User.id).run()
-        if not done:
+        this = (User.tenant_id == ctx.tenant_id, User.id == user_id)
+        query = User.select(User.active).where(*this)
+        if User._meta.db.engine_type == "postgres":
+            query = query.lock_rows("UPDATE")
+        before = await query.run()
+        if not before:
             raise NotFound()
+        await User.update({User.active: active}).where(*this).run()
     if not active:
         await revoke_credentials(ctx, user_id)
+    return bool(before[0]["active"])
 
 
 async def get_user(ctx: Context, user_id: Any) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 bench/results/.
 
     .venv/bin/python tests/bench/bench_audit_verify.py [--n 1000000] [--postgres URL]
-        [--no-sqlite] [--save]
+        [--no-sqlite] [--export] [--save]
 
 Builds one tenant's audit chain of `n` entries, times `core.audit.verify_tenant` (the real
 function, through a booted kernel) and prints entries/s, seconds and the process's peak RSS
@@ -22,6 +22,12 @@ load. `audit_head` is then set to the last entry. Each engine is measured in a f
 process and the chain is built in a child of it, so the peak RSS printed is that of the
 booted kernel and the verification only.
 
+`--export` also times the standalone verifier (`xindai audit verify EXPORT.zip`,
+`core.audit_verify.verify_export`) on a signed export of the same `n` entries, written as
+`core.audit_export` writes one (entries.jsonl with sorted keys, the manifest signed with a
+throwaway Ed25519 key; no checkpoints and an empty CSV, which the verifier only hashes),
+and on a copy with the middle entry changed; again in a fresh process each.
+
 On PostgreSQL, URL must be an owner role that may create a database (e.g. the local
 `postgres` superuser); the benchmark creates roles and a scratch database as the tests do.
 Outside the pass/fail suite on purpose: timings are figures, not assertions.
@@ -31,6 +37,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import json
 import multiprocessing
 import os
@@ -41,6 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -255,6 +264,91 @@ async def measure(settings_env: dict[str, str], n: int, super_url: str = "") -> 
         await K.stop(k)
 
 
+def build_export(folder: str, n: int) -> tuple[float, int]:
+    """export.zip (intact) and tampered.zip (entry n // 2 changed) under `folder`; returns
+    seconds and the changed entry's seq."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from core.audit_chain import GENESIS, hashed_fields
+    from core.audit_export import FORMAT, public_key_b64
+    from core.audit_verify import key_id
+
+    t0 = time.perf_counter()
+    tid, middle, key = str(uuid.uuid4()), n // 2, Ed25519PrivateKey.generate()
+    digest, last = hashlib.sha256(), None
+    zips = [zipfile.ZipFile(Path(folder) / name, "w", zipfile.ZIP_DEFLATED)
+            for name in ("export.zip", "tampered.zip")]
+    outs = [zf.open("entries.jsonl", "w", force_zip64=True) for zf in zips]
+    for row in chain(tid, 0, GENESIS, n):
+        last = {**hashed_fields(row), "hash": row["hash"]}
+        line = (json.dumps(last, ensure_ascii=False, sort_keys=True) + "\n").encode()
+        digest.update(line)
+        outs[0].write(line)
+        if row["seq"] == middle:
+            line = line.replace(b'"action": "', b'"action": "x', 1)
+        outs[1].write(line)
+    for out in outs:
+        out.close()
+    assert last is not None
+    pub = public_key_b64(key)
+    manifest = {
+        "format": FORMAT, "tenant_id": tid, "tenant": "bench", "exported_at": "-",
+        "exported_by": "bench", "since": None, "until": None, "count": n, "first_seq": 1,
+        "last_seq": last["seq"], "start_prev_hash": GENESIS, "last_hash": last["hash"],
+        "files": {"entries.jsonl": digest.hexdigest(),
+                  "entries.csv": hashlib.sha256(b"").hexdigest(),
+                  "checkpoints.jsonl": hashlib.sha256(b"").hexdigest()},
+        "public_key": pub, "key_id": key_id(pub),
+    }
+    body = json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=2).encode()
+    for zf in zips:
+        zf.writestr("entries.csv", b"")
+        zf.writestr("checkpoints.jsonl", b"")
+        zf.writestr("manifest.json", body)
+        zf.writestr("manifest.sig", base64.b64encode(key.sign(body)))
+        zf.close()
+    return time.perf_counter() - t0, middle
+
+
+def verify_file(path: str) -> dict[str, Any]:
+    """Time verify_export on one zip in this (fresh) process."""
+    from core.audit_verify import verify_export
+
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    verdict = verify_export(path)
+    return {"seconds": round(time.perf_counter() - t0, 2), "verdict": verdict.describe(),
+            "seq": verdict.seq, "problem": verdict.problem, "ok": verdict.ok,
+            "checked": verdict.checked, "peak_rss_mb": peak_rss_mb(),
+            "load_1m": f"{load:.2f}->{os.getloadavg()[0]:.2f}"}
+
+
+async def measure_export(n: int) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    spawn = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as folder:
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            build_s, middle = await loop.run_in_executor(pool, build_export, folder, n)
+        size = (Path(folder) / "export.zip").stat().st_size
+        results = []
+        for name in ("export.zip", "tampered.zip"):
+            with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+                results.append(await loop.run_in_executor(
+                    pool, verify_file, str(Path(folder) / name)))
+    intact, tampered = results
+    if not intact["ok"] or intact["checked"] != n:
+        raise SystemExit(f"unexpected verdict on the intact export: {intact['verdict']}")
+    return {
+        "entries": n, "build_s": round(build_s, 1), "zip_mb": round(size / 2**20, 1),
+        "verify_s": intact["seconds"], "entries_per_s": round(n / intact["seconds"]),
+        "peak_rss_mb": intact["peak_rss_mb"], "verdict": intact["verdict"],
+        "tampered_seq": middle, "tampered_verdict": tampered["verdict"],
+        "tampered_verify_s": tampered["seconds"],
+        "tamper_found_at_entry": (tampered["seq"], tampered["problem"]) == (middle, "changed"),
+        "load_1m": intact["load_1m"],
+    }
+
+
 def run_engine(settings_env: dict[str, str], n: int, super_url: str = "") -> dict[str, Any]:
     """One engine's measurement in a fresh process, so its peak RSS is its own."""
     return asyncio.run(measure(settings_env, n, super_url))
@@ -273,6 +367,8 @@ async def main() -> None:
                         help="entries in the tenant's chain (default 1000000)")
     parser.add_argument("--postgres", default="", help="admin URL: also run on PostgreSQL")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
+    parser.add_argument("--export", action="store_true",
+                        help="also time the standalone verifier on an export of n entries")
     parser.add_argument("--save", action="store_true")
     args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}
@@ -291,6 +387,8 @@ async def main() -> None:
                 conn = await asyncpg.connect(args.postgres)
                 await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                 await conn.close()
+    if args.export:
+        results["export"] = await measure_export(args.n)
     print(f"n={args.n} entries; target: verify under 30 s for 1,000,000")
     for engine, figures in results.items():
         print(f"{engine:9} " + "  ".join(f"{k}={v}" for k, v in figures.items()))

@@ -141,11 +141,13 @@ async def measure(settings_env: dict[str, str], n: int, chunk: int) -> dict[str,
                 assert "*" not in got[key], got  # really decrypted, not the masked form
             spent[f"read_{kind}"] += time.perf_counter() - t0
 
+        loads = []  # the 1-minute load at every turn: the machine is shared
         for step in (create, read):
             for c, lo in enumerate(range(0, n, chunk)):
                 order = ("encrypted", "plain") if c % 2 == 0 else ("plain", "encrypted")
                 for kind in order:
                     await step(kind, lo, min(lo + chunk, n))
+                loads.append(os.getloadavg()[0])
         figures: dict[str, float | str] = {}
         for op in ("create", "read"):
             enc, plain = spent[f"{op}_encrypted"], spent[f"{op}_plain"]
@@ -156,6 +158,8 @@ async def measure(settings_env: dict[str, str], n: int, chunk: int) -> dict[str,
         if is_postgres(k.engine):  # without autovacuum no statistics: plans may degrade with n
             figures["autovacuum"] = (await fetch(k.engine, "SHOW autovacuum"))[0]["autovacuum"]
         figures["load_1m"] = f"{load_before:.2f}->{os.getloadavg()[0]:.2f}"  # other work?
+        figures["load_1m_min_mean_max"] = (f"{min(loads):.2f}/{sum(loads) / len(loads):.2f}/"
+                                           f"{max(loads):.2f}")
         return figures
     finally:
         await K.stop(k)

@@ -199,3 +199,38 @@ async def test_http_writes_carry_the_request_id_and_custom_fields_are_audited(
     added = [e for e in rows if e["action"] == "custom_field.add"][-1]  # the pack added two
     assert added["record_id"] == "hobby" and added["diff"]["type"] == [None, "text"]
     assert (await audit.verify_tenant(ctx)).ok
+
+
+async def test_user_and_field_policy_changes_record_old_and_new_values(new_tenant: Any
+                                                                       ) -> None:
+    from core import admin
+    from core.identity import create_user
+
+    ctx = await new_tenant(records=False)
+    unit = await admin.create_org_unit(ctx, "tyb", "太原分行")
+    uid = await create_user(ctx, "clerk", "职员", "汾河 公园 晨跑 27", ["loan_officer"])
+    await admin.update_user(ctx, uid, roles=["loan_officer", "finance"], display_name="柜员",
+                            org_unit_code="tyb")
+    await admin.update_user(ctx, uid, roles=["loan_officer", "finance"],
+                            display_name="高级柜员", org_unit_code="")
+    await admin.update_user(ctx, uid, active=False)
+    await admin.update_user(ctx, uid, active=True)
+    for policy in ("hidden", "masked", None):
+        await admin.set_field_policy(ctx, "loan_officer", "customer", "address", policy)
+    rows = await entries(ctx)
+    users = [(r["action"], r["diff"]) for r in rows if r["record_id"] == str(uid)]
+    assert users[1:] == [
+        ("user.update", {"roles": [["loan_officer"], ["loan_officer", "finance"]],
+                         "display_name": ["职员", "柜员"],
+                         "org_unit_id": [None, str(unit["id"])]}),
+        ("user.update", {"display_name": ["柜员", "高级柜员"],  # roles unchanged: not listed
+                         "org_unit_id": [str(unit["id"]), None]}),
+        ("user.disable", {"active": [True, False]}),
+        ("user.enable", {"active": [False, True]}),
+    ]
+    policies = [r["diff"] for r in rows if r["action"] == "field_policy.set"
+                and r["record_id"] == "loan_officer"][-3:]
+    assert policies == [{"customer.address": [None, "hidden"]},
+                        {"customer.address": ["hidden", "masked"]},
+                        {"customer.address": ["masked", None]}]
+    assert (await audit.verify_tenant(ctx)).ok

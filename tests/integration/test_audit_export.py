@@ -177,3 +177,19 @@ async def test_the_app_role_cannot_prune(pg: Any, new_pg_tenant: Any) -> None:
         await prune(ctx, datetime.now(UTC) + timedelta(days=400))
     assert "permission denied" in str(info.value)
     assert (await audit.verify_tenant(ctx)).ok
+
+
+async def test_line_separators_inside_values_and_unreadable_lines(new_tenant: Any,
+                                                                   tmp_path: Path) -> None:
+    """Entries are one a line split at \\n only: U+2028 or U+0085 inside a value (json
+    writes them unescaped) verify; a line that is not an entry is named, not a crash."""
+    ctx = await new_tenant(records=False)
+    await audit.append(ctx, "probe", "probe", 1, {"note": [None, "甲\u2028乙\x85丙\u2029"]})
+    await audit.append(ctx, "probe", "probe", 2, {"n": [1.5, 1e16]})
+    data = await export_zip(ctx)
+    verdict = check(tmp_path, data)
+    assert verdict.ok, verdict
+    lines = zipfile.ZipFile(io.BytesIO(data)).read("entries.jsonl").decode().split("\n")
+    broken = check(tmp_path, rewrite(data, lambda _: [*lines[:3], "{not json", *lines[4:-1]]))
+    assert not broken.ok and broken.checked == 3
+    assert broken.problem.startswith("not a readable export: entries.jsonl line 4")

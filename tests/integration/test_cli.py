@@ -145,3 +145,27 @@ def test_audit_export_and_standalone_verify(tmp_path: Path) -> None:
             dst.writestr(name, body)
     bad = run(["audit", "verify", str(tmp_path / "forged.zip")], elsewhere)
     assert bad.returncode == 1 and "broken at entry" in bad.stdout and "changed" in bad.stdout
+    standalone_verify(tmp_path / "audit.zip", tmp_path / "laptop")
+
+
+def standalone_verify(export: Path, laptop: Path) -> None:
+    """An auditor's computer: no XINDAI_* at all, or settings that would stop the product
+    (a bad xindai.toml here, a saas profile without PostgreSQL, an unknown plugin); the
+    verifier reads none of them, and leaves no data directory or key file behind."""
+    laptop.mkdir()
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("XINDAI_")}
+    bare.update(PYTHONPATH=str(ROOT), HOME=str(laptop))
+
+    def verify(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*XINDAI, "audit", "verify", str(export)], cwd=laptop,
+                              env={**bare, **env}, capture_output=True, text=True, timeout=120)
+
+    clean = verify()
+    assert clean.returncode == 0 and "chain intact" in clean.stdout, clean.stderr
+    (laptop / "xindai.toml").write_text("colour = 'blue'\n", encoding="utf-8")
+    hostile = verify(XINDAI_PROFILE="saas", XINDAI_PLUGINS="crm,ghost", XINDAI_PORT="abc")
+    assert hostile.returncode == 0 and "chain intact" in hostile.stdout, hostile.stderr
+    assert sorted(p.name for p in laptop.iterdir()) == ["xindai.toml"]
+    product = subprocess.run([*XINDAI, "audit", "verify", "--tenant", "small"], cwd=laptop,
+                             env=bare, capture_output=True, text=True, timeout=120)
+    assert product.returncode == 2 and "colour" in product.stderr  # the live check reads them
