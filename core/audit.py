@@ -206,21 +206,25 @@ async def _against_checkpoints(ctx: Context, base_seq: int, verdict: Verdict) ->
 
 
 async def _base_is_signed(ctx: Context, seq: int, head_hash: str) -> bool:
-    """Is the pruned chain's base a checkpoint carrying a valid signature?"""
+    """Is the pruned chain's base a checkpoint carrying a valid signature (by the current
+    signing key or a retired one)?"""
     import base64
 
-    from core.audit_export import _signing_key, public_key_b64
+    from core.audit_export import keyring
     from core.audit_verify import _public, checkpoint_message
     from core.tables import AuditCheckpoint
 
     rows = await AuditCheckpoint.select().where(
         AuditCheckpoint.tenant_id == ctx.tenant_id, AuditCheckpoint.seq == seq,
         AuditCheckpoint.hash == head_hash).run()
-    public = _public(public_key_b64(_signing_key()))
+    ring = keyring()
     for row in rows:
+        if row["key_id"] not in ring:
+            continue
         try:
-            public.verify(base64.b64decode(row["signature"]), checkpoint_message(
-                str(ctx.tenant_id), seq, head_hash, row["at"].astimezone(UTC).isoformat()))
+            _public(ring[row["key_id"]]).verify(
+                base64.b64decode(row["signature"]), checkpoint_message(
+                    str(ctx.tenant_id), seq, head_hash, row["at"].astimezone(UTC).isoformat()))
             return True
         except Exception:  # noqa: BLE001 - any failure means "not signed"
             continue

@@ -71,6 +71,56 @@ def _signing_key() -> Ed25519PrivateKey:
     return load_signing_key(kernel().settings.audit_key_file)
 
 
+def retired_keys_path(key_file: Path) -> Path:
+    """Public keys of retired signing keys, kept beside the key: old checkpoints still
+    verify after a rotation, and the retired private keys no longer exist."""
+    return key_file.with_name(key_file.name + ".retired.json")
+
+
+def keyring(key_file: Path | None = None) -> dict[str, str]:
+    """key id -> public key (base64) of the current signing key and every retired one."""
+    if key_file is None:
+        from core.kernel import kernel
+
+        key_file = kernel().settings.audit_key_file
+    current = public_key_b64(load_signing_key(key_file))
+    ring = {key_id(current): current}
+    retired = retired_keys_path(key_file)
+    if retired.exists():
+        for item in json.loads(retired.read_text()).get("keys", []):
+            ring.setdefault(item["key_id"], item["public_key"])
+    return ring
+
+
+def rotate_signing_key(key_file: Path) -> tuple[str, str]:
+    """Replace the checkpoint signing key; the old public key joins the retired list first
+    (so it is never lost), then the new private key replaces the old one atomically.
+    Returns (old key id, new key id)."""
+    old = public_key_b64(load_signing_key(key_file))
+    retired = retired_keys_path(key_file)
+    doc = json.loads(retired.read_text()) if retired.exists() else {"keys": []}
+    if all(item["key_id"] != key_id(old) for item in doc["keys"]):
+        doc["keys"].append({"key_id": key_id(old), "public_key": old,
+                            "retired_at": datetime.now(UTC).isoformat()})
+    _write_atomically(retired, json.dumps(doc, indent=2).encode(), 0o644)
+    new = Ed25519PrivateKey.generate()
+    _write_atomically(key_file, new.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()), 0o600)
+    return key_id(old), key_id(public_key_b64(new))
+
+
+def _write_atomically(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
 async def checkpoint(ctx: Context) -> dict[str, Any]:
     """Sign the tenant's current chain head and store the checkpoint."""
     key = _signing_key()
@@ -135,6 +185,9 @@ async def export_zip(ctx: Context, since: datetime | None = None,
         "last_hash": entries[-1]["hash"] if entries else None,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
         "public_key": pub, "key_id": key_id(pub),
+        # the public keys of the checkpoints' signers, vouched for by this manifest's key
+        "keyring": {kid: k for kid, k in keyring().items()
+                    if any(c["key_id"] == kid for c in checkpoints)},
     }
     manifest_bytes = json.dumps(manifest, ensure_ascii=False, sort_keys=True,
                                 indent=2).encode()

@@ -90,10 +90,14 @@ def verify_export(path: str | Path, pinned_public_key: str | None = None) -> Ver
         actual = digest.hexdigest() if name == "entries.jsonl" else _sha256(zf, name)
         if actual != expected:
             return Verdict(False, verdict.checked, None, f"{name} differs from the manifest")
+    signers = {**(manifest.get("keyring") or {}), key_id(public): public}
     for line in zf.read("checkpoints.jsonl").decode().splitlines():
         cp = json.loads(line)
+        signer = signers.get(cp.get("key_id", key_id(public)))
+        if signer is None:  # a retired key the signed manifest does not vouch for
+            return Verdict(False, verdict.checked, cp["seq"], "checkpoint signed by an unknown key")
         try:
-            _public(public).verify(base64.b64decode(cp["signature"]), checkpoint_message(
+            _public(signer).verify(base64.b64decode(cp["signature"]), checkpoint_message(
                 manifest["tenant_id"], cp["seq"], cp["hash"], cp["at"]))
         except (InvalidSignature, ValueError):
             return Verdict(False, verdict.checked, cp["seq"], "checkpoint signature invalid")

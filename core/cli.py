@@ -315,6 +315,30 @@ def audit_checkpoint(slug: str) -> None:
     click.echo(f"checkpoint {cp['seq']} {cp['hash']} key {cp['key_id']}")
 
 
+@audit_group.command("rotate-key")
+def audit_rotate_key() -> None:
+    """Replace the checkpoint signing key (XINDAI_AUDIT_KEY_FILE); the old public key is kept
+    so earlier checkpoints still verify; then sign every tenant's head with the new key."""
+    k = get_kernel()
+    from core.audit import append
+    from core.audit_export import checkpoint, rotate_signing_key
+    from core.tenancy import Context, list_tenants, tenant_scope
+
+    old, new = rotate_signing_key(k.settings.audit_key_file)
+
+    async def work() -> int:
+        tenants = await list_tenants()
+        for tenant in tenants:
+            ctx = Context.system(tenant)
+            async with tenant_scope(ctx):
+                await append(ctx, "audit.key_rotated", "audit", None, {"key_id": [old, new]})
+            await checkpoint(ctx)
+        return len(tenants)
+
+    signed = run(k, work)
+    click.echo(f"signing key {old} retired, {new} in use; {signed} tenants' heads signed")
+
+
 @cli.group("keys")
 def keys_group() -> None:
     """Encryption keys: rotate, re-encrypt, status, re-wrap, shred."""
