@@ -34,6 +34,7 @@ def register_permissions(register):  # type: ignore[no-untyped-def]
         ("product.manage", "维护贷款产品", "Manage loan products"),
         ("loan.read", "查看贷款", "View loans"),
         ("loan.disburse", "放款", "Disburse loans"),
+        ("loan.repay", "登记还款", "Post repayments"),
         ("ledger.read", "查看总账", "View the ledger"),
     ):
         register(Permission(code, zh, en))
@@ -48,7 +49,7 @@ def register_role_grants(register):  # type: ignore[no-untyped-def]
         ("loan_officer", read),
         ("risk_reviewer", read),
         ("branch_manager", read),
-        ("finance", (*read, "loan.disburse", "ledger.read")),
+        ("finance", (*read, "loan.disburse", "loan.repay", "ledger.read")),
         ("collector", ("loan.read",)),
         ("general_manager", (*read, "ledger.read", "product.manage")),
         ("compliance", (*read, "ledger.read")),

@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from core.access import require
 from core.web.context import CurrentContext
-from plugins.servicing import ledger, loans, products
+from plugins.servicing import ledger, loans, products, repayments
 from plugins.servicing.response import to_contract
 
 TAG = "Servicing"
@@ -64,6 +64,15 @@ async def disburse(ctx: CurrentContext, data: JSONBody[dict[str, Any]]) -> dict[
     return await loans.disburse(ctx, data)
 
 
+@post("/loans/{loan_id:uuid}/repayments", tags=[TAG], summary="Post a repayment",
+      opt={"permission": "loan.repay", "idempotent": True}, status_code=201)
+async def repay(ctx: CurrentContext, loan_id: FromPath[UUID],
+                data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """`{"amount": "888.49", "paid_on"?, "channel": "cash"|"transfer", "reference"?}`,
+    allocated by the product's order; requires `Idempotency-Key`. Answers the loan."""
+    return await repayments.post_repayment(ctx, loan_id, data)
+
+
 @get("/loans", tags=[TAG], summary="List loans", opt={"permission": "loan.read"})
 async def list_loans(ctx: CurrentContext, customer_id: FromQuery[UUID | None] = None,
                      status: FromQuery[str | None] = None) -> list[dict[str, Any]]:
@@ -93,5 +102,5 @@ def _product(p: dict[str, Any]) -> dict[str, Any]:
             "version": p["version"], "config": p["config"]}
 
 
-ROUTES = [list_products, get_product, put_product, quote, disburse, list_loans, get_loan,
-          trial_balance]
+ROUTES = [list_products, get_product, put_product, quote, disburse, repay, list_loans,
+          get_loan, trial_balance]

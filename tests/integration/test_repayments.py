@@ -1,0 +1,117 @@
+"""Repayments on both engines: allocated by the product's order to what is due, posted to
+a balanced ledger that still equals the loan, overpayment kept as credit or refused,
+settlement when all is paid, refusals that write nothing, the money route once per key."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from core.errors import ValidationFailed
+from core.tenancy import tenant_scope
+from plugins.servicing import ledger, loans, products, repayments
+from plugins.servicing.tables import LoanTransaction
+from tests.conftest import login
+from tests.integration.test_loans import CONFIG, setup
+
+
+async def disbursed_in_the_past(ctx: Any, customer: str, days: int = 100,
+                                **extra: Any) -> dict[str, Any]:
+    on = ctx.tenant.business_date - timedelta(days=days)
+    return await loans.disburse(ctx, {"customer_id": customer, "product": "XD01",
+                                      "amount": "10000", "periods": 12,
+                                      "disbursed_on": on.isoformat(), **extra})
+
+
+async def test_a_repayment_pays_what_is_due_oldest_first(kernel: Any, new_tenant: Any) -> None:
+    ctx, customer = await setup(new_tenant)
+    loan = await disbursed_in_the_past(ctx, customer)  # three installments are due
+    loan_id = uuid.UUID(loan["id"])
+    after = await repayments.post_repayment(ctx, loan_id, {"amount": "1000",
+                                                           "channel": "cash"})
+    first, second = after["installments"][0], after["installments"][1]
+    assert first["paid"] == "888.49" and first["settled_on"] == ctx.tenant.business_date \
+        .isoformat()
+    assert second["paid"] == "111.51" and second["settled_on"] is None
+    # interest of the first period (100.00) then its principal (788.49), then period 2's
+    # interest (92.12) and 19.39 of its principal
+    interest = sum(Decimal(i["interest"]) for i in loan["installments"])
+    assert Decimal(after["outstanding"]["interest"]) == interest - Decimal("192.12")
+    book = await ledger.balances(ctx, loan_id)
+    principal_left = sum(int(i["principal"].replace(".", "")) for i in loan["installments"]) \
+        - (78849 + 1939)
+    assert book[ledger.LOANS] == principal_left
+    assert book[ledger.LOANS] == int(after["outstanding"]["principal"].replace(".", ""))
+    assert sum((await ledger.balances(ctx)).values()) == 0
+
+
+async def test_an_overpayment_is_kept_as_credit_or_refused(kernel: Any, new_tenant: Any
+                                                           ) -> None:
+    ctx, customer = await setup(new_tenant)
+    loan = await disbursed_in_the_past(ctx, customer, days=40)  # one installment due
+    after = await repayments.post_repayment(ctx, uuid.UUID(loan["id"]), {"amount": "900"})
+    assert after["credit_balance"] == "11.51"
+    assert (await ledger.balances(ctx))[ledger.CUSTOMER_CREDIT] == -1151
+    await products.save_product(ctx, "STRICT", "不收多缴", {**CONFIG, "overpayment": "refuse"})
+    strict = await loans.disburse(ctx, {
+        "customer_id": customer, "product": "STRICT", "amount": "10000", "periods": 12,
+        "disbursed_on": (ctx.tenant.business_date - timedelta(days=40)).isoformat()})
+    with pytest.raises(ValidationFailed) as info:
+        await repayments.post_repayment(ctx, uuid.UUID(strict["id"]), {"amount": "900"})
+    assert "不接受多缴" in info.value.errors[0].message("zh-CN")
+    assert "888.49" in info.value.errors[0].message("en")
+
+
+async def test_paying_everything_settles_the_loan(kernel: Any, new_tenant: Any) -> None:
+    ctx, customer = await setup(new_tenant)
+    loan = await disbursed_in_the_past(ctx, customer, days=400)  # all twelve are due
+    total = sum(Decimal(i["total"]) for i in loan["installments"])
+    after = await repayments.post_repayment(ctx, uuid.UUID(loan["id"]), {"amount": str(total)})
+    assert after["status"] == "settled" and after["outstanding"]["principal"] == "0.00"
+    assert (await ledger.balances(ctx, uuid.UUID(loan["id"])))[ledger.LOANS] == 0
+    with pytest.raises(ValidationFailed) as info:
+        await repayments.post_repayment(ctx, uuid.UUID(loan["id"]), {"amount": "1"})
+    assert "settled" in info.value.errors[0].message("en")
+
+
+@pytest.mark.parametrize("change, text", [
+    ({"amount": "0"}, "大于 0"),
+    ({"amount": "12.345"}, "最多两位小数"),
+    ({"paid_on": "2099-01-01"}, "不能晚于营业日"),
+    ({"paid_on": "2000-01-01"}, "不能早于放款日"),
+    ({"channel": "bitcoin"}, "cash（现金）或 transfer（转账）"),
+])
+async def test_bad_repayments_are_refused_and_write_nothing(
+        kernel: Any, new_tenant: Any, change: dict[str, Any], text: str) -> None:
+    ctx, customer = await setup(new_tenant)
+    loan = await disbursed_in_the_past(ctx, customer)
+    with pytest.raises(ValidationFailed) as info:
+        await repayments.post_repayment(ctx, uuid.UUID(loan["id"]),
+                                        {"amount": "100", **change})
+    assert text in info.value.errors[0].message("zh-CN"), info.value.errors[0].message("zh-CN")
+    async with tenant_scope(ctx, write=False):
+        assert await LoanTransaction.count().where(
+            LoanTransaction.tenant_id == ctx.tenant_id,
+            LoanTransaction.kind == "repayment") == 0
+
+
+async def test_the_repayment_route_takes_effect_once_per_key(kernel: Any, client: Any,
+                                                             new_tenant: Any) -> None:
+    ctx, customer = await setup(new_tenant)
+    loan = await disbursed_in_the_past(ctx, customer)
+    h = await login(client, ctx.tenant.slug)
+    url = f"/api/v1/loans/{loan['id']}/repayments"
+    key = {"Idempotency-Key": f"pay-{uuid.uuid4()}"}
+    first = await client.post(url, headers={**h, **key}, json={"amount": "500"})
+    again = await client.post(url, headers={**h, **key}, json={"amount": "500"})
+    assert first.status_code == again.status_code == 201, first.text
+    assert first.json() == again.json()
+    async with tenant_scope(ctx, write=False):
+        assert await LoanTransaction.count().where(
+            LoanTransaction.tenant_id == ctx.tenant_id,
+            LoanTransaction.kind == "repayment") == 1
+    assert first.json()["installments"][0]["paid"] == "500.00"
