@@ -73,6 +73,16 @@ async def repay(ctx: CurrentContext, loan_id: FromPath[UUID],
     return await repayments.post_repayment(ctx, loan_id, data)
 
 
+@post("/loans/transactions/{transaction_id:uuid}/reversal", tags=[TAG],
+      summary="Reverse a repayment", opt={"permission": "loan.repay", "idempotent": True},
+      status_code=201)
+async def reverse(ctx: CurrentContext, transaction_id: FromPath[UUID],
+                  data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """`{"reason": "退票"}`: undoes the repayment; later repayments are allocated again
+    without it. Requires `Idempotency-Key`. Answers the loan."""
+    return await repayments.reverse_repayment(ctx, transaction_id, str(data.get("reason") or ""))
+
+
 @get("/loans", tags=[TAG], summary="List loans", opt={"permission": "loan.read"})
 async def list_loans(ctx: CurrentContext, customer_id: FromQuery[UUID | None] = None,
                      status: FromQuery[str | None] = None) -> list[dict[str, Any]]:
@@ -102,5 +112,5 @@ def _product(p: dict[str, Any]) -> dict[str, Any]:
             "version": p["version"], "config": p["config"]}
 
 
-ROUTES = [list_products, get_product, put_product, quote, disburse, repay, list_loans,
-          get_loan, trial_balance]
+ROUTES = [list_products, get_product, put_product, quote, disburse, repay, reverse,
+          list_loans, get_loan, trial_balance]

@@ -42,7 +42,8 @@ register_messages({
                         "en": "{label} must be cash or transfer"},
 })
 LABELS = {"amount": ("还款金额", "amount"), "paid_on": ("还款日期", "payment date"),
-          "channel": ("还款方式", "channel"), "loan": ("贷款", "loan")}
+          "channel": ("还款方式", "channel"), "loan": ("贷款", "loan"),
+          "transaction": ("交易", "transaction")}
 
 
 def _error(field: str, code: str, **params: Any) -> FieldError:
@@ -120,6 +121,8 @@ async def post_repayment(ctx: Context, loan_id: uuid.UUID, data: dict[str, Any]
 
 async def _apply(ctx: Context, installments: list[dict[str, Any]],
                  parts: dict[tuple[int, str], int], paid_on: date) -> None:
+    """Add `parts` (negative when taking a repayment back) to the installments' paid
+    amounts, in the database and in `installments` itself."""
     by_n = {i["n"]: i for i in installments}
     for n in sorted({n for n, _ in parts}):
         row = by_n[n]
@@ -130,7 +133,12 @@ async def _apply(ctx: Context, installments: list[dict[str, Any]],
                 row[f"{component}_paid"] += add
                 values[getattr(LoanInstallment, f"{component}_paid")] = row[f"{component}_paid"]
         if all(row[f"{c}_paid"] >= row[c] for c in COMPONENTS):
-            values[LoanInstallment.settled_on] = paid_on
+            if row["settled_on"] is None:
+                row["settled_on"] = paid_on
+                values[LoanInstallment.settled_on] = paid_on
+        elif row["settled_on"] is not None:
+            row["settled_on"] = None
+            values[LoanInstallment.settled_on] = None
         await LoanInstallment.update(values).where(
             LoanInstallment.tenant_id == ctx.tenant_id, LoanInstallment.id == row["id"]).run()
 
@@ -165,3 +173,105 @@ def _yuan(amount: int) -> str:
     from plugins.servicing.loans import yuan
 
     return yuan(amount)
+
+
+register_messages({
+    "not_a_repayment": {"zh-CN": "该交易不是还款，不能冲正", "en": "only a repayment can be reversed"},
+    "already_reversed": {"zh-CN": "该还款已冲正，不能再次冲正",
+                         "en": "this repayment was already reversed"},
+})
+
+
+def _lines_of(allocation: dict[str, Any], amount: int) -> list[ledger.Line]:
+    """The ledger lines a repayment posted, from its stored allocation."""
+    lines = [ledger.Line(ledger.BANK, debit=amount)]
+    for _, component, value in allocation.get("parts", []):
+        lines.append(ledger.Line(INCOME[component], credit=value))
+    if allocation.get("credit"):
+        lines.append(ledger.Line(ledger.CUSTOMER_CREDIT, credit=allocation["credit"]))
+    return _merge(lines)
+
+
+def _mirror(lines: list[ledger.Line]) -> list[ledger.Line]:
+    return [ledger.Line(line.account, debit=line.credit, credit=line.debit) for line in lines]
+
+
+async def reverse_repayment(ctx: Context, transaction_id: uuid.UUID, reason: str = ""
+                            ) -> dict[str, Any]:
+    """Undo a repayment (a bounced transfer, a wrong loan). Repayments booked after it are
+    taken back and allocated again without it, as if it had never been, so the oldest
+    installments are paid first again. Every step is posted; nothing is deleted."""
+    require(ctx, "loan.repay")
+    async with tenant_scope(ctx):
+        found = await LoanTransaction.select().where(
+            LoanTransaction.tenant_id == ctx.tenant_id,
+            LoanTransaction.id == transaction_id).output(load_json=True).run()
+        if not found:
+            raise NotFound()
+        target = found[0]
+        query = Loan.select().where(*_visible(ctx), Loan.id == target["loan_id"])
+        if Loan._meta.db.engine_type == "postgres":
+            query = query.lock_rows("UPDATE")
+        rows = await query.output(load_json=True).run()
+        if not rows:
+            raise NotFound()
+        loan = rows[0]
+        if target["kind"] != "repayment":
+            raise ValidationFailed([_error("transaction", "not_a_repayment")])
+        if target["reversed_by"] is not None:
+            raise ValidationFailed([_error("transaction", "already_reversed")])
+        active = await LoanTransaction.select().where(
+            LoanTransaction.tenant_id == ctx.tenant_id,
+            LoanTransaction.loan_id == loan["id"], LoanTransaction.kind == "repayment",
+            LoanTransaction.reversed_by.is_null()).output(load_json=True).run()
+        active.sort(key=lambda t: (t["value_date"], t["created_at"]))
+        start = next(i for i, t in enumerate(active) if t["id"] == transaction_id)
+        redo = active[start:]
+        reversal = LoanTransaction(
+            tenant_id=ctx.tenant_id, loan_id=loan["id"], kind="reversal",
+            amount=target["amount"], value_date=ctx.tenant.business_date,
+            reverses=transaction_id, reference=reason[:100] or None, created_by=ctx.username)
+        installments = await LoanInstallment.select().where(
+            LoanInstallment.tenant_id == ctx.tenant_id, LoanInstallment.loan_id == loan["id"],
+            LoanInstallment.schedule_version == loan["schedule_version"]).run()
+        credit = loan["credit_balance"]
+        for txn in reversed(redo):  # take back, newest first
+            parts = {(n, c): -v for n, c, v in txn["allocation"].get("parts", [])}
+            await _apply(ctx, installments, parts, txn["value_date"])
+            credit -= txn["allocation"].get("credit", 0)
+            await ledger.post(ctx, f"reverse:{txn['id']}:{reversal.id}",
+                              ctx.tenant.business_date,
+                              _mirror(_lines_of(txn["allocation"], txn["amount"])),
+                              f"冲回 {loan['number']}", loan["id"], txn["id"])
+        await LoanTransaction.insert(reversal).run()
+        await LoanTransaction.update({LoanTransaction.reversed_by: reversal.id}).where(
+            LoanTransaction.tenant_id == ctx.tenant_id,
+            LoanTransaction.id == transaction_id).run()
+        rules = loan["terms"].get("rules", {})
+        order = rules.get("allocation", {}).get("order", COMPONENTS)
+        mode = rules.get("allocation", {}).get("mode", "period_first")
+        for txn in redo[1:]:  # allocate the later ones again, oldest first
+            result = allocate(txn["amount"], [_due(i) for i in installments],
+                              txn["value_date"], order, mode)
+            await _apply(ctx, installments, result.parts, txn["value_date"])
+            credit += result.left
+            allocation = {"parts": [[n, c, v] for (n, c), v in result.parts.items()],
+                          "credit": result.left}
+            await LoanTransaction.update({LoanTransaction.allocation: allocation}).where(
+                LoanTransaction.tenant_id == ctx.tenant_id,
+                LoanTransaction.id == txn["id"]).run()
+            await ledger.post(ctx, f"reallocate:{txn['id']}:{reversal.id}",
+                              ctx.tenant.business_date, _lines_of(allocation, txn["amount"]),
+                              f"重新冲账 {loan['number']}", loan["id"], txn["id"])
+        unsettled = any(i["settled_on"] is None for i in installments)
+        values: dict[Any, Any] = {Loan.credit_balance: credit, Loan.version: loan["version"] + 1}
+        if loan["status"] == "settled" and unsettled:
+            values.update({Loan.status: "active", Loan.settled_on: None})
+        await Loan.update(values).where(Loan.tenant_id == ctx.tenant_id,
+                                        Loan.id == loan["id"]).run()
+        await audit.append(ctx, "loan.reverse_repayment", "loan", loan["id"], {
+            "transaction_id": str(transaction_id), "amount": _yuan(target["amount"]),
+            "reason": reason[:200], "reallocated": len(redo) - 1})
+        await emit(ctx, "repayment.reversed", {"loan_id": str(loan["id"]),
+                                               "transaction_id": str(transaction_id)})
+    return await get_loan(ctx, loan["id"])

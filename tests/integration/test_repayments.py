@@ -115,3 +115,58 @@ async def test_the_repayment_route_takes_effect_once_per_key(kernel: Any, client
             LoanTransaction.tenant_id == ctx.tenant_id,
             LoanTransaction.kind == "repayment") == 1
     assert first.json()["installments"][0]["paid"] == "500.00"
+
+
+async def test_reversing_a_repayment_reallocates_the_later_ones(kernel: Any,
+                                                                new_tenant: Any) -> None:
+    ctx, customer = await setup(new_tenant)
+    loan = await disbursed_in_the_past(ctx, customer)
+    loan_id = uuid.UUID(loan["id"])
+    await repayments.post_repayment(ctx, loan_id, {"amount": "1000"})
+    after_b = await repayments.post_repayment(ctx, loan_id, {"amount": "500"})
+    a, b = [t for t in after_b["transactions"] if t["kind"] == "repayment"]
+    assert after_b["installments"][1]["paid"] == "611.51"
+    after = await repayments.reverse_repayment(ctx, uuid.UUID(a["id"]), "退票")
+    # as if only the 500 had been paid: it now sits on the oldest installment
+    assert [i["paid"] for i in after["installments"][:2]] == ["500.00", "0.00"]
+    assert after["installments"][0]["settled_on"] is None
+    assert [t["kind"] for t in after["transactions"]] == ["disbursement", "repayment",
+                                                          "repayment", "reversal"]
+    book = await ledger.balances(ctx, loan_id)
+    assert book[ledger.LOANS] == int(after["outstanding"]["principal"].replace(".", ""))
+    assert book[ledger.BANK] == -1_000_000 + 50_000  # paid out, then only the 500 stays
+    assert sum((await ledger.balances(ctx)).values()) == 0
+    with pytest.raises(ValidationFailed) as info:
+        await repayments.reverse_repayment(ctx, uuid.UUID(a["id"]))
+    assert "已冲正" in info.value.errors[0].message("zh-CN")
+    assert b["id"] != a["id"]
+
+
+async def test_reversing_the_payment_that_settled_a_loan_reopens_it(kernel: Any,
+                                                                    new_tenant: Any) -> None:
+    ctx, customer = await setup(new_tenant)
+    loan = await disbursed_in_the_past(ctx, customer, days=400)
+    total = sum(Decimal(i["total"]) for i in loan["installments"])
+    settled = await repayments.post_repayment(ctx, uuid.UUID(loan["id"]),
+                                              {"amount": str(total + 5)})
+    assert settled["status"] == "settled" and settled["credit_balance"] == "5.00"
+    [payment] = [t for t in settled["transactions"] if t["kind"] == "repayment"]
+    reopened = await repayments.reverse_repayment(ctx, uuid.UUID(payment["id"]))
+    assert reopened["status"] == "active" and reopened["credit_balance"] == "0.00"
+    assert reopened["outstanding"]["principal"] == "10000.00"
+    assert (await ledger.balances(ctx, uuid.UUID(loan["id"])))[ledger.LOANS] == 1_000_000
+
+
+async def test_the_reversal_route(kernel: Any, client: Any, new_tenant: Any) -> None:
+    ctx, customer = await setup(new_tenant)
+    loan = await disbursed_in_the_past(ctx, customer)
+    h = await login(client, ctx.tenant.slug)
+    paid = await client.post(f"/api/v1/loans/{loan['id']}/repayments",
+                             headers={**h, "Idempotency-Key": "p1"}, json={"amount": "300"})
+    [txn] = [t for t in paid.json()["transactions"] if t["kind"] == "repayment"]
+    url = f"/api/v1/loans/transactions/{txn['id']}/reversal"
+    r = await client.post(url, headers={**h, "Idempotency-Key": "r1"}, json={"reason": "退票"})
+    assert r.status_code == 201, r.text
+    assert r.json()["installments"][0]["paid"] == "0.00"
+    again = await client.post(url, headers={**h, "Idempotency-Key": "r2"}, json={})
+    assert again.status_code == 422 and "已冲正" in again.text
