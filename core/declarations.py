@@ -107,6 +107,7 @@ class PackSection:
     export: Callable[[Context], Awaitable[Any]]
     order: int = 100
     plugin: str = ""
+    after_records: bool = False  # loaded after the pack's records (it refers to them)
 
 
 @dataclass

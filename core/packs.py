@@ -232,12 +232,7 @@ async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, d
         await _load_field_policies(pack, ctx)
         passwords = await _load_users(pack, ctx)
         owners = {u["username"]: u for u in await admin.list_users(ctx)}
-        for section in sorted(kernel().pack_sections, key=lambda s: s.order):
-            if section.name in pack.doc and info.enabled(section.plugin):
-                from core.declarations import PackSource
-
-                await section.load(ctx, pack.doc[section.name],
-                                   PackSource(str(pack.path), dict(pack.doc.key_lines)))
+        await _load_sections(pack, ctx, info, after_records=False)
         for entity, (path, rows) in pack.record_files.items():
             for i, row in enumerate(rows):
                 try:
@@ -252,7 +247,20 @@ async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, d
                 except XindaiError as exc:
                     raise PackError(str(path), _line(row), f"{exc.message('zh-CN')} / "
                                     f"{exc.message('en')}") from None
+        await _load_sections(pack, ctx, info, after_records=True)
     return info, passwords
+
+
+async def _load_sections(pack: Pack, ctx: Context, info: Any, after_records: bool) -> None:
+    """Plugin sections in their order; those that refer to records come after the records."""
+    from core.declarations import PackSource
+    from core.kernel import kernel
+
+    for section in sorted(kernel().pack_sections, key=lambda s: s.order):
+        if section.after_records == after_records and section.name in pack.doc \
+                and info.enabled(section.plugin):
+            await section.load(ctx, pack.doc[section.name],
+                               PackSource(str(pack.path), dict(pack.doc.key_lines)))
 
 
 async def _load_fields(pack: Pack, ctx: Context) -> None:

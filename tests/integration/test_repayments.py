@@ -15,7 +15,7 @@ from core.errors import ValidationFailed
 from core.tenancy import tenant_scope
 from plugins.servicing import ledger, loans, products, repayments
 from plugins.servicing.tables import LoanTransaction
-from tests.conftest import login
+from tests.conftest import as_user, login
 from tests.integration.test_loans import CONFIG, setup
 
 
@@ -170,3 +170,49 @@ async def test_the_reversal_route(kernel: Any, client: Any, new_tenant: Any) -> 
     assert r.json()["installments"][0]["paid"] == "0.00"
     again = await client.post(url, headers={**h, "Idempotency-Key": "r2"}, json={})
     assert again.status_code == 422 and "已冲正" in again.text
+
+
+async def test_the_demo_has_loans_in_several_states_and_a_balanced_book(
+        kernel: Any, demo: Any) -> None:
+    from core.tenancy import Context
+
+    tenant, _ = demo
+    ctx = Context.system(tenant)
+    listed = await loans.list_loans(ctx)
+    assert sorted(loan["status"] for loan in listed) == ["active", "active", "active",
+                                                          "settled"]
+    outstanding = 0
+    for item in listed:
+        loan = await loans.get_loan(ctx, uuid.UUID(item["id"]))
+        outstanding += int(loan["outstanding"]["principal"].replace(".", ""))
+    book = await ledger.balances(ctx)
+    assert book[ledger.LOANS] == outstanding and sum(book.values()) == 0
+    officer = await as_user(tenant, "officer")
+    mine = await loans.list_loans(officer)
+    assert 0 < len(mine) < len(listed)  # an officer sees the loans of own customers only
+
+
+async def test_a_bad_loan_in_a_pack_names_its_line(kernel: Any, tmp_path: Any) -> None:
+    from core.packs import PackError, apply_pack, load_pack
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "pack.yaml").write_text("""format: 1
+tenant:
+  slug: badloan
+  name: 坏贷款
+  plugins: [crm, servicing]
+products:
+  P1:
+    name: 产品
+    config: {amount_min: "1000", amount_max: "5000", term_min: 3, term_max: 12,
+             rate_min: "6", rate_max: "24"}
+loans:
+  - customer: {credit_code: 91110000600037341L}
+    product: P1
+    amount: "100"
+    periods: 6
+""", encoding="utf-8")
+    with pytest.raises(PackError) as info:
+        await apply_pack(load_pack(folder))
+    assert "pack.yaml:12" in str(info.value) and "找不到客户" in str(info.value)
