@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from core.access import require
 from core.web.context import CurrentContext
-from plugins.servicing import ledger, loans, products, repayments
+from plugins.servicing import ledger, loans, payoff, products, repayments
 from plugins.servicing.response import to_contract
 
 TAG = "Servicing"
@@ -95,6 +95,15 @@ async def get_loan(ctx: CurrentContext, loan_id: FromPath[UUID]) -> dict[str, An
     return await loans.get_loan(ctx, loan_id)
 
 
+@get("/loans/{loan_id:uuid}/payoff", tags=[TAG], summary="Payoff quote for a date",
+     opt={"permission": "loan.read"})
+async def payoff_quote(ctx: CurrentContext, loan_id: FromPath[UUID],
+                       on: FromQuery[date | None] = None) -> dict[str, Any]:
+    """What settles the loan on `on` (default: the business date): overdue amounts, the
+    principal not yet due, interest accrued in the running period, the prepayment fee."""
+    return await payoff.payoff(ctx, loan_id, on)
+
+
 @get("/ledger/trial-balance", tags=[TAG], summary="Trial balance",
      opt={"permission": "ledger.read"})
 async def trial_balance(ctx: CurrentContext, until: FromQuery[date | None] = None
@@ -113,4 +122,4 @@ def _product(p: dict[str, Any]) -> dict[str, Any]:
 
 
 ROUTES = [list_products, get_product, put_product, quote, disburse, repay, reverse,
-          list_loans, get_loan, trial_balance]
+          list_loans, get_loan, payoff_quote, trial_balance]

@@ -40,13 +40,15 @@ register_messages({
                             "en": "{label} cannot be after the business date {business_date}"},
     "integer_invalid": {"zh-CN": "{label}应为整数，收到 {got}",
                         "en": "{label} must be a whole number, got {got}"},
+    "before_disbursement": {"zh-CN": "{label}不能早于放款日 {disbursed_on}",
+                            "en": "{label} cannot be before the disbursement date {disbursed_on}"},
     "schedule_digits": {"zh-CN": "放款的还款计划须精确到分（rounding.digits ≤ 2）",
                         "en": "a disbursed schedule must be in fen (rounding.digits at most 2)"},
 })
 
 LABELS = {"amount": ("贷款金额", "amount"), "disbursed_on": ("放款日期", "disbursement date"),
           "periods": ("期数", "term"), "annual_rate": ("年利率", "annual rate"),
-          "customer_id": ("客户", "customer")}
+          "customer_id": ("客户", "customer"), "on": ("结清日期", "payoff date")}
 
 
 def _error(field: str, code: str, **params: Any) -> FieldError:

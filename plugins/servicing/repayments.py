@@ -33,8 +33,6 @@ INCOME = {"principal": ledger.LOANS, "interest": ledger.INTEREST_INCOME,
 register_messages({
     "loan_not_active": {"zh-CN": "贷款状态为 {status}，不能还款",
                         "en": "the loan is {status}: it cannot take a repayment"},
-    "before_disbursement": {"zh-CN": "{label}不能早于放款日 {disbursed_on}",
-                            "en": "{label} cannot be before the disbursement date {disbursed_on}"},
     "overpayment_refused": {"zh-CN": "还款金额超过当前应还 {due} 元，本产品不接受多缴",
                             "en": "the payment exceeds the {due} yuan due; this product "
                                   "refuses overpayments"},

@@ -5,7 +5,7 @@ settlement when all is paid, refusals that write nothing, the money route once p
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -216,3 +216,36 @@ loans:
     with pytest.raises(PackError) as info:
         await apply_pack(load_pack(folder))
     assert "pack.yaml:12" in str(info.value) and "找不到客户" in str(info.value)
+
+
+async def test_a_payoff_quote_owes_accrued_interest_not_future_interest(
+        kernel: Any, client: Any, new_tenant: Any) -> None:
+    from plugins.servicing import payoff
+
+    config = {**CONFIG, "prepayment": {"after_periods": 2, "fee_percent": "1",
+                                       "mode": "reduce_term"}}
+    ctx, customer = await setup(new_tenant, config)
+    loan = await disbursed_in_the_past(ctx, customer, days=45)  # period 1 due, period 2 runs
+    first, second = loan["installments"][0], loan["installments"][1]
+    on = ctx.tenant.business_date
+    q = await payoff.payoff(ctx, uuid.UUID(loan["id"]), on)
+    assert q["overdue"]["interest"] == first["interest"] == "100.00"
+    assert Decimal(q["overdue"]["principal"]) == Decimal(first["principal"])
+    due1, due2 = (date.fromisoformat(first["due_on"]), date.fromisoformat(second["due_on"]))
+    share = Decimal(second["interest"]) * (on - due1).days / (due2 - due1).days
+    assert Decimal(q["accrued_interest"]) == share.quantize(Decimal("0.01"),
+                                                             rounding="ROUND_HALF_UP")
+    ahead = Decimal("10000") - Decimal(first["principal"])
+    assert Decimal(q["principal_ahead"]) == ahead
+    assert Decimal(q["prepayment_fee"]) == (ahead / 100).quantize(Decimal("0.01"),
+                                                                  rounding="ROUND_HALF_UP")
+    assert q["allowed"] is False and q["allowed_after_periods"] == 2  # one period done
+    assert Decimal(q["total"]) == Decimal("100.00") + Decimal(first["principal"]) + ahead \
+        + Decimal(q["accrued_interest"]) + Decimal(q["prepayment_fee"])
+    h = await login(client, ctx.tenant.slug)
+    r = await client.get(f"/api/v1/loans/{loan['id']}/payoff", headers=h,
+                         params={"on": on.isoformat()})
+    assert r.status_code == 200 and r.json() == q
+    r = await client.get(f"/api/v1/loans/{loan['id']}/payoff", headers=h,
+                         params={"on": "2000-01-01"})
+    assert r.status_code == 422 and "不能早于放款日" in r.text
