@@ -54,7 +54,11 @@ METHODS = {
 }
 STATUSES = {"active": N_("Active"), "settled": N_("Settled"),
             "written_off": N_("Written off")}
-TRANSACTIONS = {"disbursement": N_("Disbursement"), "repayment": N_("Repayment")}
+TRANSACTIONS = {"disbursement": N_("Disbursement"), "repayment": N_("Repayment"),
+                "reversal": N_("Reversal")}
+CLASSIFICATIONS = {"normal": N_("Normal"), "attention": N_("Special mention"),
+                   "substandard": N_("Substandard"), "doubtful": N_("Doubtful"),
+                   "loss": N_("Loss")}
 
 
 def money(value: Any) -> str:
@@ -219,6 +223,8 @@ async def loan_page(request: Request[Any, Any, Any], ctx: CurrentContext,
     return render(request, "servicing/loan.html", loan=loan, quote=None,
                   customer=names.get(loan["customer_id"], ""), money=money,
                   status_label=_status(loan["status"], ctx.locale),
+                  classification_label=_label(CLASSIFICATIONS, loan["classification"],
+                                              ctx.locale),
                   transactions=transactions, created=request.query_params.get("new") == "1")
 
 
