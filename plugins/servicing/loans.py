@@ -195,19 +195,28 @@ def _visible(ctx: Context) -> list[Any]:
     return where
 
 
+async def load(ctx: Context, loan_id: uuid.UUID, lock: bool = False
+               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A loan ctx may see and its current installments (by n), inside the caller's tenant
+    scope; `lock` takes the loan row (PostgreSQL), so money movements of one loan queue."""
+    query = Loan.select().where(*_visible(ctx), Loan.id == loan_id)
+    if lock and Loan._meta.db.engine_type == "postgres":
+        query = query.lock_rows("UPDATE")
+    rows = await query.output(load_json=True).run()
+    if not rows:
+        raise NotFound()
+    installments = await LoanInstallment.select().where(
+        LoanInstallment.tenant_id == ctx.tenant_id, LoanInstallment.loan_id == loan_id,
+        LoanInstallment.schedule_version == rows[0]["schedule_version"]).order_by(
+        LoanInstallment.n).run()
+    return rows[0], installments
+
+
 async def get_loan(ctx: Context, loan_id: uuid.UUID) -> dict[str, Any]:
     """The loan with its current schedule, balances, transactions and ledger balances."""
     require(ctx, "loan.read")
     async with tenant_scope(ctx, write=False):
-        rows = await Loan.select().where(*_visible(ctx), Loan.id == loan_id).output(
-            load_json=True).run()
-        if not rows:
-            raise NotFound()
-        loan = rows[0]
-        installments = await LoanInstallment.select().where(
-            LoanInstallment.tenant_id == ctx.tenant_id, LoanInstallment.loan_id == loan_id,
-            LoanInstallment.schedule_version == loan["schedule_version"]).order_by(
-            LoanInstallment.n).run()
+        loan, installments = await load(ctx, loan_id)
         transactions = await LoanTransaction.select().where(
             LoanTransaction.tenant_id == ctx.tenant_id, LoanTransaction.loan_id == loan_id
         ).order_by(LoanTransaction.created_at).output(load_json=True).run()

@@ -15,11 +15,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from core.access import require
-from core.errors import NotFound, ValidationFailed
+from core.errors import ValidationFailed
 from core.tenancy import Context, tenant_scope
 from plugins.servicing.allocation import COMPONENTS
-from plugins.servicing.loans import _error, _visible, yuan
-from plugins.servicing.tables import Loan, LoanInstallment
+from plugins.servicing.loans import _error, load, yuan
 
 
 def quote_payoff(loan: dict[str, Any], installments: list[dict[str, Any]], on: date
@@ -61,17 +60,10 @@ async def payoff(ctx: Context, loan_id: uuid.UUID, on: date | None = None) -> di
     require(ctx, "loan.read")
     on = on or ctx.tenant.business_date
     async with tenant_scope(ctx, write=False):
-        rows = await Loan.select().where(*_visible(ctx), Loan.id == loan_id).output(
-            load_json=True).run()
-        if not rows:
-            raise NotFound()
-        loan = rows[0]
-        if on < loan["disbursed_on"]:
-            raise ValidationFailed([_error("on", "before_disbursement",
-                                           disbursed_on=loan["disbursed_on"].isoformat())])
-        installments = await LoanInstallment.select().where(
-            LoanInstallment.tenant_id == ctx.tenant_id, LoanInstallment.loan_id == loan_id,
-            LoanInstallment.schedule_version == loan["schedule_version"]).run()
+        loan, installments = await load(ctx, loan_id)
+    if on < loan["disbursed_on"]:
+        raise ValidationFailed([_error("on", "before_disbursement",
+                                       disbursed_on=loan["disbursed_on"].isoformat())])
     q = quote_payoff(loan, installments, on)
     return {"loan_id": str(loan_id), "on": on.isoformat(), "allowed": q["allowed"],
             "allowed_after_periods": q["allowed_after_periods"],

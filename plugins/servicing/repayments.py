@@ -22,7 +22,7 @@ from core.i18n import register_messages
 from core.tenancy import Context, tenant_scope
 from plugins.servicing import ledger
 from plugins.servicing.allocation import COMPONENTS, Due, allocate
-from plugins.servicing.loans import _date, _visible, fen, get_loan, money
+from plugins.servicing.loans import _date, fen, get_loan, load, money
 from plugins.servicing.tables import Loan, LoanInstallment, LoanTransaction
 
 CHANNELS = ("cash", "transfer")
@@ -69,21 +69,12 @@ async def post_repayment(ctx: Context, loan_id: uuid.UUID, data: dict[str, Any]
         raise ValidationFailed([_error("paid_on", "after_business_date",
                                        business_date=business_date.isoformat())])
     async with tenant_scope(ctx):
-        query = Loan.select().where(*_visible(ctx), Loan.id == loan_id)
-        if Loan._meta.db.engine_type == "postgres":
-            query = query.lock_rows("UPDATE")  # repayments of one loan queue up
-        rows = await query.output(load_json=True).run()
-        if not rows:
-            raise NotFound()
-        loan = rows[0]
+        loan, installments = await load(ctx, loan_id, lock=True)  # repayments queue up
         if loan["status"] != "active":
             raise ValidationFailed([_error("loan", "loan_not_active", status=loan["status"])])
         if paid_on < loan["disbursed_on"]:
             raise ValidationFailed([_error("paid_on", "before_disbursement",
                                            disbursed_on=loan["disbursed_on"].isoformat())])
-        installments = await LoanInstallment.select().where(
-            LoanInstallment.tenant_id == ctx.tenant_id, LoanInstallment.loan_id == loan_id,
-            LoanInstallment.schedule_version == loan["schedule_version"]).run()
         rules = loan["terms"].get("rules", {})
         order = rules.get("allocation", {}).get("order", COMPONENTS)
         mode = rules.get("allocation", {}).get("mode", "period_first")
@@ -207,13 +198,7 @@ async def reverse_repayment(ctx: Context, transaction_id: uuid.UUID, reason: str
         if not found:
             raise NotFound()
         target = found[0]
-        query = Loan.select().where(*_visible(ctx), Loan.id == target["loan_id"])
-        if Loan._meta.db.engine_type == "postgres":
-            query = query.lock_rows("UPDATE")
-        rows = await query.output(load_json=True).run()
-        if not rows:
-            raise NotFound()
-        loan = rows[0]
+        loan, installments = await load(ctx, target["loan_id"], lock=True)
         if target["kind"] != "repayment":
             raise ValidationFailed([_error("transaction", "not_a_repayment")])
         if target["reversed_by"] is not None:
@@ -229,9 +214,6 @@ async def reverse_repayment(ctx: Context, transaction_id: uuid.UUID, reason: str
             tenant_id=ctx.tenant_id, loan_id=loan["id"], kind="reversal",
             amount=target["amount"], value_date=ctx.tenant.business_date,
             reverses=transaction_id, reference=reason[:100] or None, created_by=ctx.username)
-        installments = await LoanInstallment.select().where(
-            LoanInstallment.tenant_id == ctx.tenant_id, LoanInstallment.loan_id == loan["id"],
-            LoanInstallment.schedule_version == loan["schedule_version"]).run()
         credit = loan["credit_balance"]
         for txn in reversed(redo):  # take back, newest first
             parts = {(n, c): -v for n, c, v in txn["allocation"].get("parts", [])}
