@@ -18,3 +18,10 @@ async def emit(ctx: Context, event: str, payload: dict[str, Any]) -> uuid.UUID:
     from core.outbox import EVENT, write
 
     return await write(ctx, EVENT, event, payload)
+
+
+async def emit_many(ctx: Context, event: str, payloads: list[dict[str, Any]]) -> int:
+    """Record one `event` per payload in one bulk write (e.g. the nightly close's reminders)."""
+    from core.outbox import EVENT, write_many
+
+    return await write_many(ctx, EVENT, event, payloads)

@@ -77,6 +77,21 @@ async def write(ctx: Context, kind: str, name: str, payload: dict[str, Any],
     return row.id
 
 
+async def write_many(ctx: Context, kind: str, name: str, payloads: list[dict[str, Any]],
+                     max_attempts: int = EVENT_ATTEMPTS) -> int:
+    """Insert one message per payload in ctx's tenant transaction (bulk producers such as
+    the nightly close); returns how many were written."""
+    rows = [OutboxMessage(tenant_id=ctx.tenant_id, kind=kind, name=name, payload=payload,
+                          created_by=ctx.username, request_id=ctx.request_id,
+                          max_attempts=max_attempts) for payload in payloads]
+    async with tenant_scope(ctx):
+        for start in range(0, len(rows), 1000):
+            await OutboxMessage.insert(*rows[start:start + 1000]).run()
+    if rows and _wake is not None:
+        _wake.set()
+    return len(rows)
+
+
 def _this(ctx: Context, message_id: uuid.UUID) -> Any:
     """One message of ctx's tenant (the application filter stays, as SQLite has no RLS)."""
     return (OutboxMessage.id == message_id) & (OutboxMessage.tenant_id == ctx.tenant_id)

@@ -1,6 +1,7 @@
 """servicing: loan products, repayment schedules (还款计划) with the APR shown on every
-quote, disbursement with the schedule frozen, and the double-entry ledger; repayments,
-allocation, accrual and close of business come next.
+quote, disbursement with the schedule frozen, repayments allocated by the product's order,
+the nightly close of business (accrual, penalty, days past due, classification), and the
+double-entry ledger.
 
 A built-in plugin registered like any external one. The schedule engine
 (`plugins.servicing.schedule`) is pure: no database, no I/O.
@@ -15,9 +16,11 @@ __version__ = "0.1.0"
 
 @hookimpl
 def register_commands(cli):  # type: ignore[no-untyped-def]
-    from plugins.servicing.cli import schedule
+    from plugins.servicing.cli import bench, cob, schedule
 
     cli.add_command(schedule)
+    cli.add_command(cob)
+    cli.add_command(bench)
 
 
 @hookimpl
@@ -36,6 +39,8 @@ def register_permissions(register):  # type: ignore[no-untyped-def]
         ("loan.disburse", "放款", "Disburse loans"),
         ("loan.repay", "登记还款", "Post repayments"),
         ("ledger.read", "查看总账", "View the ledger"),
+        ("cob.run", "执行日终", "Run the close of business"),
+        ("loan.classify", "调整五级分类", "Override loan classification"),
     ):
         register(Permission(code, zh, en))
 
@@ -47,14 +52,45 @@ def register_role_grants(register):  # type: ignore[no-untyped-def]
     read = ("product.read", "loan.read")
     for role, perms in (
         ("loan_officer", read),
-        ("risk_reviewer", read),
+        ("risk_reviewer", (*read, "loan.classify")),
         ("branch_manager", read),
-        ("finance", (*read, "loan.disburse", "loan.repay", "ledger.read")),
+        ("finance", (*read, "loan.disburse", "loan.repay", "ledger.read", "cob.run")),
         ("collector", ("loan.read",)),
-        ("general_manager", (*read, "ledger.read", "product.manage")),
+        ("general_manager", (*read, "ledger.read", "product.manage", "cob.run",
+                             "loan.classify")),
         ("compliance", (*read, "ledger.read")),
     ):
         register(RoleGrant(role, perms))
+
+
+@hookimpl
+def register_jobs(register):  # type: ignore[no-untyped-def]
+    from core.declarations import Job
+    from plugins.servicing.cob import cob_job
+
+    register(Job("servicing.cob", cob_job, time_limit_s=4 * 3600, max_retries=5,
+                 transactional=False))
+
+
+@hookimpl
+def register_periodic_jobs(register):  # type: ignore[no-untyped-def]
+    from core.declarations import PeriodicJob
+
+    # five past midnight in the tenant's time zone: yesterday's business date is closed
+    register(PeriodicJob("servicing.cob", "5 0 * * *", "servicing.cob"))
+
+
+@hookimpl
+def register_settings(register):  # type: ignore[no-untyped-def]
+    from core.declarations import PluginSetting
+    from plugins.servicing.cob import DEFAULT_BUCKET_EDGES, DEFAULT_FLOORS, DEFAULT_REMINDER_DAYS
+
+    register(PluginSetting("servicing.bucket_edges", "逾期分档（M1..M3 上限天数）",
+                           "Overdue bucket edges (days, M1..M3)", list(DEFAULT_BUCKET_EDGES)))
+    register(PluginSetting("servicing.classification", "五级分类逾期天数下限",
+                           "Days past due flooring each classification", DEFAULT_FLOORS))
+    register(PluginSetting("servicing.reminder_days", "到期提醒提前天数",
+                           "Days before a due date to remind", list(DEFAULT_REMINDER_DAYS)))
 
 
 @hookimpl

@@ -27,6 +27,7 @@ DEFAULT_CHART: tuple[tuple[str, str, str], ...] = (
     ("1303", "贷款", "asset"),
     ("1132", "应收利息", "asset"),
     ("1133", "应收罚息", "asset"),
+    ("1221", "其他应收款（应收分期手续费）", "asset"),
     ("1304", "贷款损失准备", "asset"),
     ("2241", "其他应付款（客户溢缴款）", "liability"),
     ("6011", "利息收入", "income"),
@@ -35,7 +36,7 @@ DEFAULT_CHART: tuple[tuple[str, str, str], ...] = (
     ("6701", "资产减值损失", "expense"),
 )
 BANK, LOANS, INTEREST_RECEIVABLE, PENALTY_RECEIVABLE = "1002", "1303", "1132", "1133"
-ALLOWANCE, CUSTOMER_CREDIT = "1304", "2241"
+ALLOWANCE, CUSTOMER_CREDIT, FEE_RECEIVABLE = "1304", "2241", "1221"
 INTEREST_INCOME, PENALTY_INCOME, FEE_INCOME, IMPAIRMENT = "6011", "6012", "6021", "6701"
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -22,7 +22,7 @@ from core.errors import FieldError, NotFound, ValidationFailed
 from core.events import emit
 from core.i18n import register_messages
 from core.tenancy import Context, tenant_scope
-from plugins.servicing import ledger
+from plugins.servicing import accrual, ledger
 from plugins.servicing.products import get_product, terms_for
 from plugins.servicing.response import to_contract
 from plugins.servicing.schedule import build_schedule
@@ -127,6 +127,9 @@ async def disburse(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
     schedule = build_schedule(terms)
     contract = to_contract(schedule)
     fees_now = fen(schedule.disbursement_fees)
+    rows = [{"n": i.n, "due_on": i.due_on, "principal": fen(i.principal),
+             "interest": fen(i.interest), "fees": fen(i.fees)} for i in schedule.installments]
+    never_closed = on - timedelta(days=1)  # the close of `on` accrues its first day
     async with tenant_scope(ctx):
         loan = Loan(
             tenant_id=ctx.tenant_id, number=await _next_number(ctx, on),
@@ -135,14 +138,14 @@ async def disburse(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
             disbursed_on=on, maturity_on=schedule.installments[-1].due_on,
             terms={"request": _request_of(terms), "rules": _rules(product["config"]),
                    "apr": contract["apr"], "product_version": product["version"]},
-            last_closed_on=business_date, owner_id=customer.get("owner_id"),
-            org_unit_id=customer.get("org_unit_id"), created_by=ctx.username)
+            last_closed_on=never_closed, owner_id=customer.get("owner_id"),
+            org_unit_id=customer.get("org_unit_id"), created_by=ctx.username,
+            **accrual.cache_columns(accrual.running(rows, on, never_closed)),
+            **accrual.penalty_columns(terms.annual_rate, product["config"], terms.day_count))
         await Loan.insert(loan).run()
         await LoanInstallment.insert(*[
-            LoanInstallment(tenant_id=ctx.tenant_id, loan_id=loan.id, schedule_version=1,
-                            n=i.n, due_on=i.due_on, principal=fen(i.principal),
-                            interest=fen(i.interest), fees=fen(i.fees))
-            for i in schedule.installments]).run()
+            LoanInstallment(tenant_id=ctx.tenant_id, loan_id=loan.id, schedule_version=1, **r)
+            for r in rows]).run()
         txn = LoanTransaction(tenant_id=ctx.tenant_id, loan_id=loan.id, kind="disbursement",
                               amount=fen(principal), value_date=on,
                               channel=data.get("channel") or "transfer",

@@ -33,7 +33,8 @@ DEFAULT_RULES: dict[str, Any] = {
     "overpayment": "credit",
 }
 RULE_KEYS = ("amount_min", "amount_max", "term_min", "term_max", "rate_min", "rate_max",
-             "rate_default", *DEFAULT_RULES)
+             "rate_default", "classification", *DEFAULT_RULES)
+CLASSES = ("attention", "substandard", "doubtful", "loss")
 
 register_messages({
     "product_not_object": {"zh-CN": "产品配置应为对象（键值映射）",
@@ -49,6 +50,14 @@ register_messages({
                                     "period_first 或 item_first",
                            "en": "the allocation order must list {components} once each, "
                                  "with mode period_first or item_first"},
+    "product_classification": {
+        "zh-CN": "五级分类下限应为递增的逾期天数：attention < substandard < doubtful < loss",
+        "en": "classification floors must be increasing days past due: attention < "
+              "substandard < doubtful < loss"},
+    "product_penalty": {
+        "zh-CN": "罚息设置无效：multiplier 或 annual_rate 应为非负数，grace_days 为 0–30 的整数",
+        "en": "invalid penalty: multiplier or annual_rate must be a non-negative number and "
+              "grace_days a whole number from 0 to 30"},
     "product_overpayment": {"zh-CN": "多缴款处理只能是 credit（挂账）或 refuse（拒收）",
                             "en": "overpayment must be credit or refuse"},
     "terms_invalid": {"zh-CN": "还款计划条款无效：{label}", "en": "invalid schedule terms: {label}"},
@@ -106,6 +115,17 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             "mode", "period_first") not in ("period_first", "item_first"):
         raise ValidationFailed([_error("allocation", "product_allocation",
                                        components=", ".join(COMPONENTS))])
+    _check_penalty(out["penalty"])
+    if "classification" in out:
+        floors = out["classification"]
+        try:
+            days = [int(floors[c]) for c in CLASSES]
+        except (KeyError, TypeError, ValueError):
+            days = []
+        if len(days) != 4 or days != sorted(set(days)) or days[0] < 1 or set(floors) - set(
+                CLASSES):
+            raise ValidationFailed([_error("classification", "product_classification")])
+        out["classification"] = dict(zip(CLASSES, days, strict=True))
     if out["overpayment"] not in ("credit", "refuse"):
         raise ValidationFailed([_error("overpayment", "product_overpayment")])
     out.update(amount_min=str(amount_min), amount_max=str(amount_max), term_min=term_min,
@@ -113,6 +133,22 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
                rate_default=str(rate_default))
     terms_for(out, amount_min, term_min, rate_default, date(2026, 1, 31))  # the engine agrees
     return out
+
+
+def _check_penalty(penalty: Any) -> None:
+    ok = isinstance(penalty, dict) and not set(penalty) - {"multiplier", "annual_rate",
+                                                           "compound", "grace_days"}
+    if ok:
+        try:
+            for key in ("multiplier", "annual_rate"):
+                if penalty.get(key) not in (None, "") and Decimal(str(penalty[key])) < 0:
+                    ok = False
+            grace = penalty.get("grace_days", 0)
+            ok = ok and not isinstance(grace, bool) and 0 <= int(grace) <= 30
+        except (InvalidOperation, TypeError, ValueError):
+            ok = False
+    if not ok:
+        raise ValidationFailed([_error("penalty", "product_penalty")])
 
 
 def terms_for(config: dict[str, Any], principal: Decimal, periods: int,

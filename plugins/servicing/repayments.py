@@ -1,11 +1,16 @@
 """Repayments (还款): a payment allocated by the product's order, posted to the ledger.
 
 In one tenant transaction, with the loan row locked: the installments' paid amounts, the
-repayment transaction (with its allocation), the balanced ledger entry (Dr 1002 银行存款;
-Cr 1303 贷款 principal, 6011 利息收入 interest, 6021 手续费收入 fees, 6012 罚息收入
-penalty and compound interest, 2241 其他应付款 what is kept as the customer's credit), the
-audit entry and the `repayment.posted` event. A loan whose installments are all paid is
-settled. Refused input writes nothing.
+repayment transaction (with its allocation), the balanced ledger entry, the audit entry
+and the `repayment.posted` event. A loan whose installments are all paid is settled.
+Refused input writes nothing.
+
+The entry: Dr 1002 银行存款; Cr 1303 贷款 the principal; Cr 1133 应收罚息 penalty and
+compound interest (charged by the nightly close, so always recognised); Cr 1132 应收利息 /
+1221 其他应收款 the interest and fees already accrued, and Cr 6011 利息收入 / 6021 手续费收入
+whatever part was not accrued yet (it is recognised now, and the close will not accrue it
+again); Cr 2241 其他应付款 what is kept as the customer's credit. Taking a repayment back
+restores the receivables (what was due stays recognised) and the principal.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from plugins.servicing.loans import _date, fen, get_loan, load, money
 from plugins.servicing.tables import Loan, LoanInstallment, LoanTransaction
 
 CHANNELS = ("cash", "transfer")
-INCOME = {"principal": ledger.LOANS, "interest": ledger.INTEREST_INCOME,
-          "fees": ledger.FEE_INCOME, "penalty": ledger.PENALTY_INCOME,
-          "compound": ledger.PENALTY_INCOME}
+# Where each component of a payment is credited (interest and fees: up to the receivable).
+ASSET = {"principal": ledger.LOANS, "interest": ledger.INTEREST_RECEIVABLE,
+         "fees": ledger.FEE_RECEIVABLE, "penalty": ledger.PENALTY_RECEIVABLE,
+         "compound": ledger.PENALTY_RECEIVABLE}
+INCOME = {"interest": ledger.INTEREST_INCOME, "fees": ledger.FEE_INCOME}
 
 register_messages({
     "loan_not_active": {"zh-CN": "贷款状态为 {status}，不能还款",
@@ -83,19 +90,13 @@ async def post_repayment(ctx: Context, loan_id: uuid.UUID, data: dict[str, Any]
             raise ValidationFailed([_error("amount", "overpayment_refused",
                                            due=_yuan(result.applied))])
         await _apply(ctx, installments, result.parts, paid_on)
+        allocation = _recognise(loan, result.parts, result.left)
         txn = LoanTransaction(
             tenant_id=ctx.tenant_id, loan_id=loan_id, kind="repayment", amount=amount,
             value_date=paid_on, channel=channel, reference=data.get("reference") or None,
-            allocation={"parts": [[n, c, v] for (n, c), v in result.parts.items()],
-                        "credit": result.left},
-            created_by=ctx.username)
+            allocation=allocation, created_by=ctx.username)
         await LoanTransaction.insert(txn).run()
-        lines = [ledger.Line(ledger.BANK, debit=amount)]
-        for component, value in result.by_component().items():
-            lines.append(ledger.Line(INCOME[component], credit=value))
-        if result.left:
-            lines.append(ledger.Line(ledger.CUSTOMER_CREDIT, credit=result.left))
-        await ledger.post(ctx, f"repayment:{txn.id}", paid_on, _merge(lines),
+        await ledger.post(ctx, f"repayment:{txn.id}", paid_on, _lines_of(allocation, amount),
                           f"还款 {loan['number']}", loan_id, txn.id)
         settled = await _settle_if_paid(ctx, loan, paid_on, result.left)
         await audit.append(ctx, "loan.repay", "loan", loan_id, {
@@ -139,7 +140,7 @@ async def _settle_if_paid(ctx: Context, loan: dict[str, Any], paid_on: date,
         LoanInstallment.schedule_version == loan["schedule_version"],
         LoanInstallment.settled_on.is_null())
     values: dict[Any, Any] = {Loan.credit_balance: loan["credit_balance"] + credit,
-                              Loan.version: loan["version"] + 1}
+                              Loan.version: loan["version"] + 1, **_accrual_values(loan)}
     if not left:
         values.update({Loan.status: "settled", Loan.settled_on: paid_on})
     await Loan.update(values).where(Loan.tenant_id == ctx.tenant_id,
@@ -171,18 +172,60 @@ register_messages({
 })
 
 
-def _lines_of(allocation: dict[str, Any], amount: int) -> list[ledger.Line]:
-    """The ledger lines a repayment posted, from its stored allocation."""
-    lines = [ledger.Line(ledger.BANK, debit=amount)]
+def _recognise(loan: dict[str, Any], parts: dict[tuple[int, str], int], credit: int
+               ) -> dict[str, Any]:
+    """The stored allocation of a payment, with how much interest and fees it recognises
+    (paid beyond what was accrued); `loan`'s accrual columns are updated to match."""
+    by_component: dict[str, int] = {}
+    for (_, component), value in parts.items():
+        by_component[component] = by_component.get(component, 0) + value
+    recognised = {}
+    for component in ("interest", "fees"):
+        paid = by_component.get(component, 0)
+        from_receivable = min(paid, max(loan[f"{component}_receivable"], 0))
+        recognised[component] = paid - from_receivable
+        loan[f"{component}_receivable"] -= from_receivable
+        loan[f"{component}_accrued"] += paid - from_receivable
+    return {"parts": [[n, c, v] for (n, c), v in parts.items()], "credit": credit,
+            "recognised": recognised}
+
+
+def _accrual_values(loan: dict[str, Any]) -> dict[Any, Any]:
+    return {getattr(Loan, k): loan[k] for k in ("interest_receivable", "fees_receivable",
+                                                "interest_accrued", "fees_accrued")}
+
+
+def _components(allocation: dict[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
     for _, component, value in allocation.get("parts", []):
-        lines.append(ledger.Line(INCOME[component], credit=value))
+        out[component] = out.get(component, 0) + value
+    return out
+
+
+def _lines_of(allocation: dict[str, Any], amount: int) -> list[ledger.Line]:
+    """The ledger lines of a repayment, from its stored allocation."""
+    recognised = allocation.get("recognised", {})
+    lines = [ledger.Line(ledger.BANK, debit=amount)]
+    for component, value in _components(allocation).items():
+        now = recognised.get(component, 0)
+        if value - now:
+            lines.append(ledger.Line(ASSET[component], credit=value - now))
+        if now:
+            lines.append(ledger.Line(INCOME[component], credit=now))
     if allocation.get("credit"):
         lines.append(ledger.Line(ledger.CUSTOMER_CREDIT, credit=allocation["credit"]))
     return _merge(lines)
 
 
-def _mirror(lines: list[ledger.Line]) -> list[ledger.Line]:
-    return [ledger.Line(line.account, debit=line.credit, credit=line.debit) for line in lines]
+def _take_back_lines(allocation: dict[str, Any], amount: int) -> list[ledger.Line]:
+    """Taking a repayment back: the bank is credited, what it paid is owed again (income
+    it recognised stays recognised: it moves back to the receivable)."""
+    lines = [ledger.Line(ledger.BANK, credit=amount)]
+    for component, value in _components(allocation).items():
+        lines.append(ledger.Line(ASSET[component], debit=value))
+    if allocation.get("credit"):
+        lines.append(ledger.Line(ledger.CUSTOMER_CREDIT, debit=allocation["credit"]))
+    return _merge(lines)
 
 
 async def reverse_repayment(ctx: Context, transaction_id: uuid.UUID, reason: str = ""
@@ -219,9 +262,12 @@ async def reverse_repayment(ctx: Context, transaction_id: uuid.UUID, reason: str
             parts = {(n, c): -v for n, c, v in txn["allocation"].get("parts", [])}
             await _apply(ctx, installments, parts, txn["value_date"])
             credit -= txn["allocation"].get("credit", 0)
+            taken = _components(txn["allocation"])
+            loan["interest_receivable"] += taken.get("interest", 0)
+            loan["fees_receivable"] += taken.get("fees", 0)
             await ledger.post(ctx, f"reverse:{txn['id']}:{reversal.id}",
                               ctx.tenant.business_date,
-                              _mirror(_lines_of(txn["allocation"], txn["amount"])),
+                              _take_back_lines(txn["allocation"], txn["amount"]),
                               f"冲回 {loan['number']}", loan["id"], txn["id"])
         await LoanTransaction.insert(reversal).run()
         await LoanTransaction.update({LoanTransaction.reversed_by: reversal.id}).where(
@@ -235,8 +281,7 @@ async def reverse_repayment(ctx: Context, transaction_id: uuid.UUID, reason: str
                               txn["value_date"], order, mode)
             await _apply(ctx, installments, result.parts, txn["value_date"])
             credit += result.left
-            allocation = {"parts": [[n, c, v] for (n, c), v in result.parts.items()],
-                          "credit": result.left}
+            allocation = _recognise(loan, result.parts, result.left)
             await LoanTransaction.update({LoanTransaction.allocation: allocation}).where(
                 LoanTransaction.tenant_id == ctx.tenant_id,
                 LoanTransaction.id == txn["id"]).run()
@@ -244,7 +289,8 @@ async def reverse_repayment(ctx: Context, transaction_id: uuid.UUID, reason: str
                               ctx.tenant.business_date, _lines_of(allocation, txn["amount"]),
                               f"重新冲账 {loan['number']}", loan["id"], txn["id"])
         unsettled = any(i["settled_on"] is None for i in installments)
-        values: dict[Any, Any] = {Loan.credit_balance: credit, Loan.version: loan["version"] + 1}
+        values: dict[Any, Any] = {Loan.credit_balance: credit, Loan.version: loan["version"] + 1,
+                                  **_accrual_values(loan)}
         if loan["status"] == "settled" and unsettled:
             values.update({Loan.status: "active", Loan.settled_on: None})
         await Loan.update(values).where(Loan.tenant_id == ctx.tenant_id,

@@ -45,6 +45,26 @@ class Loan(TenantOwned, Table, tablename="loan"):
     terms = JSON(default={})
     schedule_version = Integer(default=1)
     last_closed_on = Date(null=True, default=None)  # the last business date COB closed
+    # Accrual (计提) of the running period, cached so the nightly close is row-local: the
+    # installment whose period runs (accrual_n, from accrual_start to accrual_due), its
+    # interest and fees, and what the completed periods before it charged.
+    accrual_n = Integer(default=1)
+    accrual_start = Date(null=True, default=None)
+    accrual_due = Date(null=True, default=None)  # null: past the last period
+    accrual_interest = BigInt(default=0)
+    accrual_fees = BigInt(default=0)
+    accrual_base_interest = BigInt(default=0)
+    accrual_base_fees = BigInt(default=0)
+    interest_accrued = BigInt(default=0)  # recognised as income so far (cumulative)
+    fees_accrued = BigInt(default=0)
+    interest_receivable = BigInt(default=0)  # = the loan's balance of 1132 应收利息
+    fees_receivable = BigInt(default=0)  # = the loan's balance of 1221 其他应收款
+    # Penalty terms frozen at disbursement, as integers for set-based SQL on both engines:
+    # annual rates in millionths (10.8% -> 108000), the day basis (0: actual/actual).
+    penalty_rate_e6 = BigInt(default=0)
+    compound_rate_e6 = BigInt(default=0)
+    day_basis = Integer(default=360)
+    penalty_grace_days = Integer(default=0)
     days_past_due = Integer(default=0)
     bucket = Varchar(length=8, default="M0")
     classification = Varchar(length=16, default="normal")
@@ -80,6 +100,10 @@ class LoanInstallment(TenantOwned, Table, tablename="loan_installment"):
     penalty_paid = BigInt(default=0)
     compound_paid = BigInt(default=0)
     settled_on = Date(null=True, default=None)
+    # penalty and compound interest accrued exactly, in millionths of 分; `penalty` and
+    # `compound` are these rounded, so daily rounding never adds up to a visible error
+    penalty_e6 = BigInt(default=0)
+    compound_e6 = BigInt(default=0)
     # unique ('tenant_id', 'loan_id', 'schedule_version', 'n'): index loan_installment_n
 
 
@@ -134,6 +158,41 @@ class Posting(TenantOwned, Table, tablename="posting"):
     credit = BigInt(default=0)
 
 
+class LoanClassification(TenantOwned, Table, tablename="loan_classification"):
+    """A change of a loan's five-category classification (五级分类): by the nightly close
+    (the floor from days past due) or by a person (an override, with the reason)."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    loan_id = UUID()
+    changed_on = Date()
+    old = Varchar(length=16, null=True, default=None)
+    new = Varchar(length=16)
+    source = Varchar(length=10)  # cob | manual
+    reason = Text(null=True, default=None)
+    days_past_due = Integer(default=0)
+    created_at = Timestamptz(default=utcnow)
+    created_by = Varchar(length=64, null=True, default=None)
+
+
+class CobRun(TenantOwned, Table, tablename="cob_run"):
+    """One close of business (日终) of a tenant's business date: its progress and outcome."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    business_date = Date()
+    status = Varchar(length=12, default="running")  # running | done | failed
+    loans = Integer(default=0)  # loans closed by this run (catch-up days included)
+    chunks = Integer(default=0)
+    accrued = BigInt(default=0)  # 分 of interest and fees accrued
+    penalty = BigInt(default=0)  # 分 of penalty and compound interest charged
+    events = Integer(default=0)
+    error = Text(null=True, default=None)
+    started_at = Timestamptz(default=utcnow)
+    finished_at = Timestamptz(null=True, default=None)
+    started_by = Varchar(length=64, null=True, default=None)
+    # unique ('tenant_id', 'business_date'): index cob_run_date
+
+
 SERVICING_TABLES: list[type[Table]] = [
     LoanProduct, Loan, LoanInstallment, LoanTransaction, GlAccount, JournalEntry, Posting,
+    LoanClassification, CobRun,
 ]

@@ -8,7 +8,6 @@ import json
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,30 +19,8 @@ if str(ROOT) not in sys.path:
 Measure = Callable[[dict[str, str]], Awaitable[dict[str, Any]]]
 
 
-async def postgres_env(admin_url: str) -> tuple[dict[str, str], str]:
-    """A scratch database owned by a non-superuser owner role, used through an app role."""
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url)
-    name = f"xindai_bench_{uuid.uuid4().hex[:8]}"
-    for role in ("xindai_test_owner", "xindai_test_app"):
-        try:
-            await conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS")
-        except asyncpg.DuplicateObjectError:
-            pass
-    await conn.execute(f"CREATE DATABASE {name} OWNER xindai_test_owner")
-    await conn.close()
-    host = admin_url.split("@", 1)[1].rsplit("/", 1)[0]
-    return {"XINDAI_DATABASE_URL": f"postgresql://xindai_test_app@{host}/{name}",
-            "XINDAI_MIGRATE_DATABASE_URL": f"postgresql://xindai_test_owner@{host}/{name}"}, name
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await conn.close()
+from core.scratch import drop_database  # noqa: E402
+from core.scratch import scratch_postgres as postgres_env  # noqa: E402
 
 
 async def on_engines(measure: Measure, postgres_url: str = "") -> dict[str, dict[str, Any]]:

@@ -1,0 +1,323 @@
+"""Close of business (日终, COB): the nightly job that closes a tenant's business date.
+
+For every active loan, day by day: the interest and per-period fees accrued (Dr 1132/1221,
+Cr 6011/6021), the penalty on overdue principal and compound interest on overdue interest
+(Dr 1133, Cr 6012, after the product's grace days), days past due, the M-bucket and the
+five-category classification floor; then reminders for what falls due soon, and the
+business date moves on by one day.
+
+It is set-based and chunked (plugins.servicing.cob_sql): each chunk of loans is closed in
+one transaction and each loan remembers the last date it closed (`last_closed_on`), so a
+crashed run resumes where it stopped and never accrues twice, and a loan several days
+behind (a back-dated disbursement) is caught up day by day. Chunks lock their loan rows
+(PostgreSQL), so officers posting repayments meanwhile simply queue behind a chunk.
+
+Days past due are those of the new business date: an installment due on the closed day
+and unpaid is 1 day past due. Penalty is charged for each overdue day at that day's close
+(a repayment during the day pays what was charged so far); within the grace days nothing
+is charged, and on the first day after them the grace days are charged as well.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core import audit
+from core.access import require
+from core.db import fetch
+from core.errors import FieldError, ValidationFailed
+from core.events import emit_many
+from core.i18n import register_messages
+from core.tables import Tenant
+from core.tenancy import Context, get_tenant_by_id, tenant_scope
+from plugins.servicing import cob_sql, ledger
+from plugins.servicing.tables import (
+    CobRun,
+    JournalEntry,
+    Loan,
+    LoanClassification,
+    LoanProduct,
+    Posting,
+)
+
+DEFAULT_CHUNK = 5000
+DEFAULT_BUCKET_EDGES = (30, 60, 90)
+DEFAULT_FLOORS = {"attention": 1, "substandard": 91, "doubtful": 271, "loss": 361}
+DEFAULT_REMINDER_DAYS = (3, 1, 0)
+
+register_messages({
+    "cob_skip": {"zh-CN": "营业日 {business_date} 尚未日终，不能跳过它去关闭 {requested}",
+                 "en": "the business date {business_date} is not closed yet: {requested} "
+                       "cannot be closed before it"},
+})
+
+
+def _error(code: str, **params: Any) -> FieldError:
+    return FieldError("business_date", code, params, {"zh-CN": "营业日", "en": "business date"})
+
+
+async def _current(ctx: Context) -> Context:
+    """ctx with the tenant as stored now (the business date moves under long contexts)."""
+    return replace(ctx, tenant=await get_tenant_by_id(ctx.tenant_id))
+
+
+def policy_of(settings: dict[str, Any], products: list[dict[str, Any]]) -> cob_sql.Policy:
+    """Bucket edges (tenant setting `servicing.bucket_edges`) and classification floors
+    (product `classification`, else the tenant's `servicing.classification`, else the 2023
+    rules for commercial banks)."""
+    edges = tuple(int(e) for e in settings.get("servicing.bucket_edges", DEFAULT_BUCKET_EDGES))
+    default = {**DEFAULT_FLOORS, **settings.get("servicing.classification", {})}
+    floors = {str(p["id"]): {**default, **p["config"]["classification"]}
+              for p in products if p["config"].get("classification")}
+    return cob_sql.Policy(edges, floors, default)
+
+
+async def close_business_date(ctx: Context, requested: date | None = None,
+                              chunk_size: int = DEFAULT_CHUNK,
+                              progress: Any = None) -> dict[str, Any]:
+    """Close the tenant's business date (or `requested`, which must be it; a date already
+    closed answers its run and changes nothing). Returns the run."""
+    require(ctx, "cob.run")
+    ctx = await _current(ctx)
+    day = ctx.tenant.business_date
+    if requested is not None and requested < day:
+        return await get_run(ctx, requested) or {"business_date": requested.isoformat(),
+                                                 "status": "done", "loans": 0}
+    if requested is not None and requested > day:
+        raise ValidationFailed([_error("cob_skip", business_date=day.isoformat(),
+                                       requested=requested.isoformat())])
+    await ledger.seed_chart(ctx)
+    run = await _start(ctx, day)
+    try:
+        async with tenant_scope(ctx, write=False):
+            products = await LoanProduct.select(LoanProduct.id, LoanProduct.config).where(
+                LoanProduct.tenant_id == ctx.tenant_id).output(load_json=True).run()
+        policy = policy_of(ctx.tenant.settings, products)
+        for _ in range(3):  # loans disbursed while closing are closed too
+            oldest = await _oldest_open(ctx, day)
+            if oldest is None:
+                break
+            current = oldest + timedelta(days=1)
+            while current <= day:
+                await _close_day(ctx, run, current, policy, chunk_size, progress)
+                current += timedelta(days=1)
+        await _finish(ctx, run, day)
+    except Exception as exc:
+        async with tenant_scope(ctx):
+            await CobRun.update({CobRun.error: f"{type(exc).__name__}: {exc}"[:2000]}).where(
+                CobRun.tenant_id == ctx.tenant_id, CobRun.id == run).run()
+        raise
+    return await get_run(ctx, day) or {}
+
+
+async def _start(ctx: Context, day: date) -> uuid.UUID:
+    """The run of `day`: a crashed one is resumed, else a new one is recorded."""
+    async with tenant_scope(ctx):
+        rows = await CobRun.select(CobRun.id).where(CobRun.tenant_id == ctx.tenant_id,
+                                                    CobRun.business_date == day).run()
+        if rows:
+            await CobRun.update({CobRun.status: "running", CobRun.error: None}).where(
+                CobRun.tenant_id == ctx.tenant_id, CobRun.id == rows[0]["id"]).run()
+            return rows[0]["id"]
+        run = CobRun(tenant_id=ctx.tenant_id, business_date=day, started_by=ctx.username)
+        await CobRun.insert(run).run()
+        return run.id
+
+
+async def _oldest_open(ctx: Context, day: date) -> date | None:
+    async with tenant_scope(ctx, write=False):
+        rows = await Loan.select(Loan.last_closed_on).where(
+            Loan.tenant_id == ctx.tenant_id, Loan.status == "active",
+            Loan.last_closed_on < day).order_by(Loan.last_closed_on).limit(1).run()
+    return rows[0]["last_closed_on"] if rows else None
+
+
+async def _close_day(ctx: Context, run: uuid.UUID, day: date, policy: cob_sql.Policy,
+                     chunk_size: int, progress: Any) -> None:
+    engine = Loan._meta.db
+    d = cob_sql.dialect(engine)
+    after: Any = None
+    while True:
+        async with tenant_scope(ctx):
+            query = Loan.select(Loan.id).where(
+                Loan.tenant_id == ctx.tenant_id, Loan.status == "active",
+                Loan.last_closed_on < day).order_by(Loan.id).limit(chunk_size)
+            if after is not None:
+                query = query.where(Loan.id > after)
+            if d.pg:
+                query = query.lock_rows("UPDATE")
+            ids = [r["id"] for r in await query.run()]
+            if not ids:
+                return
+            after = ids[-1]
+            await cob_sql.prepare(engine, d)
+            await cob_sql.close_chunk(engine, d, ctx.tenant_id, ids[0], ids[-1], day, policy)
+            sums = await cob_sql.totals(engine)
+            if sums["interest"] or sums["fees"] or sums["penalty"]:
+                await _post(ctx, engine, d, day, ids[0], sums)
+            await cob_sql.update_loans(engine, d, ctx.tenant_id, day)
+            moved = await _record_changes(ctx, engine, day)
+            await CobRun.update({
+                CobRun.loans: CobRun.loans + sums["loans"], CobRun.chunks: CobRun.chunks + 1,
+                CobRun.accrued: CobRun.accrued + sums["interest"] + sums["fees"],
+                CobRun.penalty: CobRun.penalty + sums["penalty"],
+                CobRun.events: CobRun.events + moved,
+            }).where(CobRun.tenant_id == ctx.tenant_id, CobRun.id == run).run()
+        if progress is not None:
+            await progress(day, sums["loans"])
+
+
+async def _post(ctx: Context, engine: Any, d: cob_sql.Dialect, day: date, first: Any,
+                sums: dict[str, int]) -> None:
+    """One balanced entry for the chunk: a debit per loan and receivable, the income in
+    total (income accounts are the tenant's; receivables are the loans')."""
+    entry = JournalEntry(tenant_id=ctx.tenant_id, key=f"cob:{day.isoformat()}:{first}",
+                         posted_on=day, memo=f"日终计提 {day.isoformat()}")
+    await JournalEntry.insert(entry).run()
+    await cob_sql.post_lines(engine, d, ctx.tenant_id, entry.id)
+    credits = [(ledger.INTEREST_INCOME, sums["interest"]), (ledger.FEE_INCOME, sums["fees"]),
+               (ledger.PENALTY_INCOME, sums["penalty"])]
+    await Posting.insert(*[
+        Posting(tenant_id=ctx.tenant_id, entry_id=entry.id, account_code=code, credit=amount)
+        for code, amount in credits if amount]).run()
+
+
+async def _record_changes(ctx: Context, engine: Any, day: date) -> int:
+    """Classification history and events for the loans whose bucket or floor moved."""
+    rows = await cob_sql.changes(engine)
+    if not rows:
+        return 0
+    history, stages, classified = [], [], []
+    for r in rows:
+        loan_id = r["loan_id"] if isinstance(r["loan_id"], uuid.UUID) else uuid.UUID(
+            str(r["loan_id"]))
+        base = {"loan_id": str(loan_id), "number": r["number"], "days_past_due": r["dpd"],
+                "business_date": day.isoformat()}
+        if r["bucket"] != r["old_bucket"]:
+            stages.append({**base, "bucket": r["bucket"], "previous": r["old_bucket"]})
+        if r["floor"] != r["old_floor"]:
+            history.append(LoanClassification(
+                tenant_id=ctx.tenant_id, loan_id=loan_id, changed_on=day, old=r["old_floor"],
+                new=r["floor"], source="cob", days_past_due=r["dpd"], created_by=ctx.username))
+            classified.append({**base, "classification": effective(r["floor"], r["override"]),
+                               "floor": r["floor"], "previous": r["old_floor"]})
+    for start in range(0, len(history), 1000):
+        await LoanClassification.insert(*history[start:start + 1000]).run()
+    return (await emit_many(ctx, "loan.overdue_stage", stages)
+            + await emit_many(ctx, "loan.classified", classified))
+
+
+def effective(floor: str, override: str | None) -> str:
+    """The classification a loan carries: the worse of the floor and a manual override."""
+    if not override:
+        return floor
+    return max(floor, override, key=cob_sql.CLASS_ORDER.index)
+
+
+async def _finish(ctx: Context, run: uuid.UUID, day: date) -> None:
+    """Reminders of what falls due soon, and the business date moves on: once."""
+    next_day = day + timedelta(days=1)
+    async with tenant_scope(ctx):
+        moved = await Tenant.update({Tenant.business_date: next_day}).where(
+            Tenant.id == ctx.tenant_id, Tenant.business_date == day).returning(Tenant.id).run()
+        if not moved:
+            return  # another run finished this date
+        days = [int(n) for n in ctx.tenant.settings.get("servicing.reminder_days",
+                                                         DEFAULT_REMINDER_DAYS)]
+        reminders = await _due_soon(ctx, next_day, days)
+        sent = await emit_many(ctx, "installment.due_soon", reminders)
+        await CobRun.update({CobRun.status: "done", CobRun.finished_at: datetime.now().astimezone(),
+                             CobRun.events: CobRun.events + sent}).where(
+            CobRun.tenant_id == ctx.tenant_id, CobRun.id == run).run()
+        totals = await CobRun.select().where(CobRun.tenant_id == ctx.tenant_id,
+                                             CobRun.id == run).first().run()
+        await audit.append(ctx, "cob.close", "cob_run", run, {
+            "business_date": day.isoformat(), "next_business_date": next_day.isoformat(),
+            "loans": totals["loans"], "accrued": totals["accrued"],
+            "penalty": totals["penalty"], "events": totals["events"]})
+
+
+async def _due_soon(ctx: Context, today: date, days: list[int]) -> list[dict[str, Any]]:
+    """Installments of active loans due `n` days after `today`, not yet paid."""
+    if not days:
+        return []
+    wanted = sorted({today + timedelta(days=n) for n in days if n >= 0})
+    engine = Loan._meta.db
+    d = cob_sql.dialect(engine)
+    marks = ", ".join([d.p("date")] * len(wanted))
+    rows = await fetch(engine, f"""
+        SELECT l.id AS loan_id, l.number, l.customer_id, i.n, i.due_on,
+               i.principal + i.interest + i.fees + i.penalty + i.compound - i.principal_paid
+               - i.interest_paid - i.fees_paid - i.penalty_paid - i.compound_paid AS amount
+        FROM loan l JOIN loan_installment i ON i.tenant_id = l.tenant_id AND i.loan_id = l.id
+         AND i.schedule_version = l.schedule_version
+        WHERE l.tenant_id = {d.p('uuid')} AND l.status = 'active' AND i.settled_on IS NULL
+          AND i.due_on IN ({marks})
+    """, ctx.tenant_id, *wanted)
+    from plugins.servicing.loans import yuan
+
+    out = []
+    for r in rows:
+        due_on = r["due_on"] if isinstance(r["due_on"], date) else date.fromisoformat(
+            str(r["due_on"]))
+        out.append({"loan_id": str(r["loan_id"]), "number": r["number"],
+                    "customer_id": str(r["customer_id"]), "n": r["n"],
+                    "due_on": due_on.isoformat(), "days": (due_on - today).days,
+                    "amount": yuan(int(r["amount"]))})
+    return out
+
+
+async def get_run(ctx: Context, day: date) -> dict[str, Any] | None:
+    async with tenant_scope(ctx, write=False):
+        row = await CobRun.select().where(CobRun.tenant_id == ctx.tenant_id,
+                                          CobRun.business_date == day).first().run()
+    return _run_view(row) if row else None
+
+
+async def list_runs(ctx: Context, limit: int = 30) -> list[dict[str, Any]]:
+    require(ctx, "loan.read")
+    async with tenant_scope(ctx, write=False):
+        rows = await CobRun.select().where(CobRun.tenant_id == ctx.tenant_id).order_by(
+            CobRun.business_date, ascending=False).limit(limit).run()
+    return [_run_view(r) for r in rows]
+
+
+def _run_view(row: dict[str, Any]) -> dict[str, Any]:
+    from plugins.servicing.loans import yuan
+
+    return {"id": str(row["id"]), "business_date": row["business_date"].isoformat(),
+            "status": row["status"], "loans": row["loans"], "chunks": row["chunks"],
+            "accrued": yuan(row["accrued"]), "penalty": yuan(row["penalty"]),
+            "events": row["events"], "error": row["error"],
+            "started_at": row["started_at"].isoformat() if row["started_at"] else None,
+            "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None,
+            "started_by": row["started_by"]}
+
+
+def local_today(ctx: Context) -> date:
+    return datetime.now(ZoneInfo(ctx.tenant.timezone)).date()
+
+
+async def cob_job(ctx: Context, until: str | None = None) -> int:
+    """The nightly job: close every business date before the tenant's today (or `until`
+    inclusive), one at a time, reporting progress. Returns how many dates it closed."""
+    from core import outbox
+
+    last = date.fromisoformat(until) if until else local_today(ctx) - timedelta(days=1)
+    done = {"dates": 0, "loans": 0}
+
+    async def report(day: date, loans: int) -> None:
+        done["loans"] += loans
+        await outbox.progress(ctx, done["dates"], None,
+                              f"{day.isoformat()}: {done['loans']} loans closed")
+
+    while True:
+        ctx = await _current(ctx)
+        if ctx.tenant.business_date > last:
+            return done["dates"]
+        await close_business_date(ctx, ctx.tenant.business_date, progress=report)
+        done["dates"] += 1

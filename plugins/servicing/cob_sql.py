@@ -1,0 +1,243 @@
+"""The set-based statements of the nightly close (日终), for PostgreSQL and SQLite.
+
+Each chunk of loans (an id range) is closed for one day in one transaction by a handful of
+statements whose cost grows with the rows they touch, not with round trips: the penalty of
+overdue installments, the day's accrual, days past due, bucket and classification floor,
+the ledger lines, the loan rows, and the roll to the next period. Money is integer 分 and
+every division is an integer one rounded half up, so no value passes through float on
+either engine (SQLite's julianday is only used for whole-day differences).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from core.db import fetch, is_postgres
+from plugins.servicing.accrual import days_in_year
+
+CLASS_ORDER = ("normal", "attention", "substandard", "doubtful", "loss")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few places where the two engines' SQL differs."""
+
+    pg: bool
+
+    def p(self, kind: str) -> str:
+        """A typed parameter placeholder."""
+        return "{}::" + kind if self.pg else "{}"
+
+    def days(self, a: str, b: str) -> str:
+        return f"({a} - {b})" if self.pg else f"CAST(julianday({a}) - julianday({b}) AS INTEGER)"
+
+    def least(self, *args: str) -> str:
+        return f"{'LEAST' if self.pg else 'MIN'}({', '.join(args)})"
+
+    def greatest(self, *args: str) -> str:
+        return f"{'GREATEST' if self.pg else 'MAX'}({', '.join(args)})"
+
+    @property
+    def new_id(self) -> str:
+        if self.pg:
+            return "gen_random_uuid()"
+        return ("(lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
+                "substr(lower(hex(randomblob(2))), 2) || '-' || "
+                "substr('89ab', 1 + abs(random()) % 4, 1) || "
+                "substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6))))")
+
+
+def dialect(engine: Any) -> Dialect:
+    return Dialect(is_postgres(engine))
+
+
+TEMP_TABLES = {
+    "cob_pen": ("installment_id {uuid}, loan_id {uuid}, penalty_e6 BIGINT, compound_e6 BIGINT, "
+                "penalty BIGINT, compound BIGINT"),
+    "cob_loan": ("loan_id {uuid}, d_interest BIGINT, d_fees BIGINT, penalty BIGINT, "
+                 "dpd INTEGER, bucket VARCHAR(8), floor VARCHAR(16), old_bucket VARCHAR(8), "
+                 "old_floor VARCHAR(16), override VARCHAR(16), number VARCHAR(40)"),
+}
+
+
+async def prepare(engine: Any, d: Dialect) -> None:
+    """Create (once per connection) and empty the work tables of a chunk."""
+    for name, columns in TEMP_TABLES.items():
+        cols = columns.format(uuid="UUID" if d.pg else "TEXT")
+        suffix = " ON COMMIT DELETE ROWS" if d.pg else ""
+        await fetch(engine, f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols}){suffix}")
+        if not d.pg:
+            await fetch(engine, f"DELETE FROM {name}")
+
+
+def _chunk(d: Dialect, alias: str = "l") -> str:
+    """The loans of the chunk not yet closed for the day (parameters: tenant, lo, hi, day)."""
+    return (f"{alias}.tenant_id = {d.p('uuid')} AND {alias}.id BETWEEN {d.p('uuid')} AND "
+            f"{d.p('uuid')} AND {alias}.status = 'active' AND {alias}.last_closed_on < "
+            f"{d.p('date')}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the close applies besides each loan's own terms: bucket edges (M1 up to the
+    first edge, ...), and per product the days past due that floor each classification."""
+
+    bucket_edges: tuple[int, ...]
+    floors: dict[str, dict[str, int]]  # product id -> {"attention": 1, ...}
+    default_floor: dict[str, int]
+
+
+def _bucket_case(edges: tuple[int, ...]) -> str:
+    parts = ["CASE WHEN w.dpd <= 0 THEN 'M0'"]
+    for i, edge in enumerate(edges, start=1):
+        parts.append(f"WHEN w.dpd <= {int(edge)} THEN 'M{i}'")
+    parts.append(f"ELSE 'M{len(edges)}+' END")
+    return " ".join(parts)
+
+
+def _floor_case(thresholds: dict[str, int]) -> str:
+    parts = ["CASE"]
+    for name in reversed(CLASS_ORDER[1:]):
+        parts.append(f"WHEN w.dpd >= {int(thresholds[name])} THEN '{name}'")
+    parts.append("ELSE 'normal' END")
+    return " ".join(parts)
+
+
+def _classify(policy: Policy, d: Dialect) -> str:
+    if not policy.floors:
+        return _floor_case(policy.default_floor)
+    cases = " ".join(f"WHEN '{pid}' THEN {_floor_case(t)}" for pid, t in policy.floors.items())
+    cast = "::text" if d.pg else ""
+    return f"CASE w.product_id{cast} {cases} ELSE {_floor_case(policy.default_floor)} END"
+
+
+async def close_chunk(engine: Any, d: Dialect, tenant_id: Any, lo: Any, hi: Any, day: date,
+                      policy: Policy) -> None:
+    """Fill the work tables for the chunk's loans and charge the overdue installments'
+    penalty (the caller posts the ledger lines and updates the loans from cob_loan)."""
+    chunk = [tenant_id, lo, hi, day]
+    year = days_in_year(day)
+    basis = f"(CASE WHEN l.day_basis = 0 THEN {year} ELSE l.day_basis END)"
+    overdue_days = d.days(d.p("date"), "i.due_on")
+    times = (f"(CASE WHEN {overdue_days} = l.penalty_grace_days + 1 "
+             "THEN l.penalty_grace_days + 1 ELSE 1 END)")
+
+    def day_e6(amount: str, rate: str) -> str:  # one day on `amount` 分, in millionths of 分
+        return f"{times} * ((2 * ({amount}) * {rate} + {basis}) / (2 * {basis}))"
+
+    def fen(e6: str) -> str:
+        return f"((2 * {e6} + 1000000) / 2000000)"
+
+    await fetch(engine, f"""
+        INSERT INTO cob_pen (installment_id, loan_id, penalty_e6, compound_e6, penalty, compound)
+        SELECT x.id, x.loan_id, x.pe6, x.ce6, {fen('x.pe6')} - {fen('x.old_pe6')},
+               {fen('x.ce6')} - {fen('x.old_ce6')}
+        FROM (
+          SELECT i.id, i.loan_id, i.penalty_e6 AS old_pe6, i.compound_e6 AS old_ce6,
+                 i.penalty_e6 + {day_e6('i.principal - i.principal_paid', 'l.penalty_rate_e6')}
+                   AS pe6,
+                 i.compound_e6 + {day_e6(d.greatest('i.interest - i.interest_paid', '0'),
+                                         'l.compound_rate_e6')} AS ce6
+          FROM loan l JOIN loan_installment i
+            ON i.tenant_id = l.tenant_id AND i.loan_id = l.id
+           AND i.schedule_version = l.schedule_version
+          WHERE {_chunk(d)} AND i.settled_on IS NULL AND i.due_on < {d.p('date')}
+            AND {d.days(d.p('date'), 'i.due_on')} > l.penalty_grace_days
+        ) x
+    """, day, day, *chunk, day, day)
+    await fetch(engine, f"""
+        UPDATE loan_installment SET penalty = loan_installment.penalty + p.penalty,
+                                    compound = loan_installment.compound + p.compound,
+                                    penalty_e6 = p.penalty_e6, compound_e6 = p.compound_e6
+        FROM cob_pen p
+        WHERE loan_installment.id = p.installment_id
+          AND loan_installment.tenant_id = {d.p('uuid')}
+    """, tenant_id)
+    start_days = d.days(d.p("date"), "l.accrual_start") + " + 1"
+    length = d.days("l.accrual_due", "l.accrual_start")
+    elapsed = d.least(d.greatest(start_days, "0"), length)
+
+    def target(component: str) -> str:
+        return (f"l.accrual_base_{component} + CASE WHEN l.accrual_due IS NULL THEN 0 ELSE "
+                f"(2 * l.accrual_{component} * {elapsed} + {length}) / (2 * {length}) END")
+
+    await fetch(engine, f"""
+        INSERT INTO cob_loan (loan_id, d_interest, d_fees, penalty, dpd, bucket, floor,
+                              old_bucket, old_floor, override, number)
+        SELECT w.id, w.d_interest, w.d_fees, w.penalty, w.dpd, {_bucket_case(policy.bucket_edges)},
+               {_classify(policy, d)}, w.bucket, w.classification, w.classification_override,
+               w.number
+        FROM (
+          SELECT l.id, l.product_id, l.bucket, l.classification, l.classification_override,
+                 l.number,
+                 {d.greatest(target('interest') + ' - l.interest_accrued', '0')} AS d_interest,
+                 {d.greatest(target('fees') + ' - l.fees_accrued', '0')} AS d_fees,
+                 COALESCE(p.amount, 0) AS penalty,
+                 COALESCE({d.days(d.p('date'), 'o.oldest')} + 1, 0) AS dpd
+          FROM loan l
+          LEFT JOIN (SELECT loan_id, SUM(penalty + compound) AS amount FROM cob_pen
+                     GROUP BY loan_id) p ON p.loan_id = l.id
+          LEFT JOIN (SELECT i.loan_id, MIN(i.due_on) AS oldest
+                     FROM loan l JOIN loan_installment i
+                       ON i.tenant_id = l.tenant_id AND i.loan_id = l.id
+                      AND i.schedule_version = l.schedule_version
+                     WHERE {_chunk(d)} AND i.settled_on IS NULL AND i.due_on <= {d.p('date')}
+                     GROUP BY i.loan_id) o ON o.loan_id = l.id
+          WHERE {_chunk(d)}
+        ) w
+    """, day, day, day, *chunk, day, *chunk)
+
+
+async def post_lines(engine: Any, d: Dialect, tenant_id: Any, entry_id: Any) -> None:
+    """One debit line per loan and receivable (the income side is the caller's, in total)."""
+    for account, column in (("1132", "d_interest"), ("1221", "d_fees"), ("1133", "penalty")):
+        await fetch(engine, f"""
+            INSERT INTO posting (id, tenant_id, entry_id, account_code, loan_id, debit, credit)
+            SELECT {d.new_id}, {d.p('uuid')}, {d.p('uuid')}, '{account}', loan_id, {column}, 0
+            FROM cob_loan WHERE {column} > 0
+        """, tenant_id, entry_id)
+
+
+async def totals(engine: Any) -> dict[str, int]:
+    rows = await fetch(engine, "SELECT COUNT(*) AS loans, COALESCE(SUM(d_interest), 0) AS "
+                               "interest, COALESCE(SUM(d_fees), 0) AS fees, "
+                               "COALESCE(SUM(penalty), 0) AS penalty FROM cob_loan")
+    return {k: int(v or 0) for k, v in rows[0].items()}
+
+
+async def update_loans(engine: Any, d: Dialect, tenant_id: Any, day: date) -> None:
+    """Apply the day to the loan rows, then roll those whose period completed."""
+    await fetch(engine, f"""
+        UPDATE loan SET interest_accrued = loan.interest_accrued + w.d_interest,
+                        interest_receivable = loan.interest_receivable + w.d_interest,
+                        fees_accrued = loan.fees_accrued + w.d_fees,
+                        fees_receivable = loan.fees_receivable + w.d_fees,
+                        days_past_due = w.dpd, bucket = w.bucket, classification = w.floor,
+                        last_closed_on = {d.p('date')}
+        FROM cob_loan w WHERE loan.id = w.loan_id AND loan.tenant_id = {d.p('uuid')}
+    """, day, tenant_id)
+    await fetch(engine, f"""
+        UPDATE loan SET accrual_base_interest = loan.accrual_base_interest + loan.accrual_interest,
+                        accrual_base_fees = loan.accrual_base_fees + loan.accrual_fees,
+                        accrual_n = loan.accrual_n + 1,
+                        accrual_start = loan.accrual_due,
+                        accrual_due = nx.due_on,
+                        accrual_interest = COALESCE(nx.interest, 0),
+                        accrual_fees = COALESCE(nx.fees, 0)
+        FROM (SELECT l.id, i.due_on, i.interest, i.fees
+              FROM cob_loan w JOIN loan l ON l.id = w.loan_id AND l.tenant_id = {d.p('uuid')}
+              LEFT JOIN loan_installment i
+                ON i.tenant_id = l.tenant_id AND i.loan_id = l.id
+               AND i.schedule_version = l.schedule_version AND i.n = l.accrual_n + 1
+              WHERE l.accrual_due IS NOT NULL AND l.accrual_due <= {d.p('date')}) nx
+        WHERE loan.id = nx.id AND loan.tenant_id = {d.p('uuid')}
+    """, tenant_id, day + timedelta(days=1), tenant_id)
+
+
+async def changes(engine: Any) -> list[dict[str, Any]]:
+    """The chunk's loans whose bucket or classification floor moved."""
+    return await fetch(engine, "SELECT loan_id, number, dpd, bucket, floor, old_bucket, "
+                               "old_floor, override FROM cob_loan WHERE bucket <> old_bucket "
+                               "OR floor <> old_floor")
