@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Response, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from core.access import require
 from core.web.context import CurrentContext
@@ -119,7 +119,7 @@ async def payoff_quote(ctx: CurrentContext, loan_id: FromPath[UUID],
 @get("/loans/{loan_id:uuid}/statement", tags=[TAG], summary="Loan statement (PDF or Excel)",
      opt={"permission": "loan.read"}, media_type="application/octet-stream")
 async def loan_statement(ctx: CurrentContext, loan_id: FromPath[UUID],
-                         fmt: Annotated[str | None, Parameter(query="format")] = None
+                         fmt: Annotated[str | None, QueryParameter(name="format")] = None
                          ) -> Response[bytes]:
     """`?format=pdf` (default) or `xlsx`: header, balances, schedule and transactions as of
     the business date, in the caller's language; the download is recorded in the audit log."""
