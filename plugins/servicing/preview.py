@@ -36,10 +36,13 @@ def _checked_input(ctx: Context, data: dict[str, Any]) -> tuple[int, date, str]:
     shows each next to its field)."""
     errors: list[FieldError] = []
     amount = 0
-    try:
-        amount = fen(money("amount", data.get("amount")))
-    except ValidationFailed as exc:
-        errors.extend(_relabel(e) for e in exc.errors)
+    if data.get("amount") in (None, ""):
+        errors.append(_error("amount", "required"))
+    else:
+        try:
+            amount = fen(money("amount", data.get("amount")))
+        except ValidationFailed as exc:
+            errors.extend(_relabel(e) for e in exc.errors)
     channel = data.get("channel") or "transfer"
     if channel not in CHANNELS:
         errors.append(_error("channel", "channel_invalid"))

@@ -162,6 +162,8 @@ async def test_refusals_stand_next_to_their_fields_in_the_users_language(client:
     assert r.status_code == 422 and 'id="confirm-repayment"' not in r.text
     assert "还款金额应为大于 0" in field_error(r.text, "amount")
     assert 'value="-5"' in r.text  # what was typed stays in the field
+    r = await client.post(f"{url}/repayment/preview", headers=hx, data={**form, "amount": ""})
+    assert field_error(r.text, "amount") == "还款金额为必填项"
     late = (tenant.business_date + timedelta(days=1)).isoformat()
     r = await client.post(f"{url}/repayment/preview", headers=hx, data={**form,
                                                                         "paid_on": late})
