@@ -120,8 +120,9 @@ def register_pack_sections(register):  # type: ignore[no-untyped-def]
 @hookimpl
 def register_pages(register):  # type: ignore[no-untyped-def]
     from plugins.servicing.pages import PAGES
+    from plugins.servicing.pages_loan import LOAN_PAGES
 
-    for page in PAGES:
+    for page in (*PAGES, *LOAN_PAGES):
         register(page)
 
 

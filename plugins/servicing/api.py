@@ -1,20 +1,21 @@
 """The servicing API under /api/v1: products and quotes, loans and disbursement, the ledger.
 
 Disbursement moves money, so it requires an `Idempotency-Key` (the kernel's middleware
-stores and replays the first answer)."""
+stores and replays the first answer). The repayment preview and the statement only read
+(the statement download is audited), so they need no key."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar import Response, get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from core.access import require
 from core.web.context import CurrentContext
-from plugins.servicing import ledger, loans, payoff, products, repayments
+from plugins.servicing import ledger, loans, payoff, preview, products, repayments, statement
 from plugins.servicing.response import to_contract
 
 TAG = "Servicing"
@@ -73,6 +74,17 @@ async def repay(ctx: CurrentContext, loan_id: FromPath[UUID],
     return await repayments.post_repayment(ctx, loan_id, data)
 
 
+@post("/loans/{loan_id:uuid}/repayments/preview", tags=[TAG],
+      summary="Preview a repayment's allocation", opt={"permission": "loan.repay"},
+      status_code=200)
+async def repay_preview(ctx: CurrentContext, loan_id: FromPath[UUID],
+                        data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """The same body as posting a repayment -> where it would go, per installment and
+    component, and what would be kept as credit; refused where posting would refuse.
+    Writes nothing, so no `Idempotency-Key`."""
+    return await preview.preview_repayment(ctx, loan_id, data)
+
+
 @post("/loans/transactions/{transaction_id:uuid}/reversal", tags=[TAG],
       summary="Reverse a repayment", opt={"permission": "loan.repay", "idempotent": True},
       status_code=201)
@@ -104,6 +116,18 @@ async def payoff_quote(ctx: CurrentContext, loan_id: FromPath[UUID],
     return await payoff.payoff(ctx, loan_id, on)
 
 
+@get("/loans/{loan_id:uuid}/statement", tags=[TAG], summary="Loan statement (PDF or Excel)",
+     opt={"permission": "loan.read"}, media_type="application/octet-stream")
+async def loan_statement(ctx: CurrentContext, loan_id: FromPath[UUID],
+                         fmt: Annotated[str | None, QueryParameter(name="format")] = None
+                         ) -> Response[bytes]:
+    """`?format=pdf` (default) or `xlsx`: header, balances, schedule and transactions as of
+    the business date, in the caller's language; the download is recorded in the audit log."""
+    data, media_type, disposition = await statement.statement(ctx, loan_id, fmt)
+    return Response(content=data, media_type=media_type, status_code=200, headers={
+        "Content-Disposition": disposition, "Cache-Control": "no-store"})
+
+
 @get("/ledger/trial-balance", tags=[TAG], summary="Trial balance",
      opt={"permission": "ledger.read"})
 async def trial_balance(ctx: CurrentContext, until: FromQuery[date | None] = None
@@ -121,5 +145,5 @@ def _product(p: dict[str, Any]) -> dict[str, Any]:
             "version": p["version"], "config": p["config"]}
 
 
-ROUTES = [list_products, get_product, put_product, quote, disburse, repay, reverse,
-          list_loans, get_loan, payoff_quote, trial_balance]
+ROUTES = [list_products, get_product, put_product, quote, disburse, repay, repay_preview,
+          reverse, list_loans, get_loan, payoff_quote, loan_statement, trial_balance]

@@ -4,7 +4,8 @@
     GET  /servicing/products/{code}          one product with a live schedule preview
     POST /servicing/products/{code}/preview  htmx: the quoted schedule and its APR
     GET  /servicing/loans                    贷款: the loans the user may see (object rules)
-    GET  /servicing/loans/{id}               one loan: terms, balances, schedule, transactions
+    GET  /servicing/loans/{id}               one loan (plugins.servicing.pages_loan, with the
+                                             repayment, reversal and payoff forms)
     GET  /servicing/disburse                 放款 form (loan.disburse); `?customer_id=` fills it
     POST /servicing/disburse/quote           htmx: the quote shown before confirming
     POST /servicing/disburse                 confirm: loans.disburse, then the loan page
@@ -208,26 +209,6 @@ async def loans_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Re
                   filters=filters, may_disburse=ctx.access.can("loan.disburse"))
 
 
-@get("/servicing/loans/{loan_id:str}", opt=LOANS, **UI)
-async def loan_page(request: Request[Any, Any, Any], ctx: CurrentContext,
-                    loan_id: FromPath[str]) -> Response[Any]:
-    try:
-        wanted = uuid.UUID(loan_id)
-    except ValueError:
-        raise NotFound() from None
-    loan = await loans.get_loan(ctx, wanted)
-    names = await _customer_names(ctx, [loan["customer_id"]]) \
-        if ctx.access.can("customer.read") else {}
-    transactions = [{**t, "kind_label": _label(TRANSACTIONS, t["kind"], ctx.locale)}
-                    for t in loan["transactions"]]
-    return render(request, "servicing/loan.html", loan=loan, quote=None,
-                  customer=names.get(loan["customer_id"], ""), money=money,
-                  status_label=_status(loan["status"], ctx.locale),
-                  classification_label=_label(CLASSIFICATIONS, loan["classification"],
-                                              ctx.locale),
-                  transactions=transactions, created=request.query_params.get("new") == "1")
-
-
 # --- disbursement -------------------------------------------------------------------------
 
 async def _disburse_form(request: Request[Any, Any, Any], ctx: Context,
@@ -343,5 +324,5 @@ async def disburse_submit(request: Request[Any, Any, Any], ctx: CurrentContext
     return Redirect(location, status_code=303)
 
 
-PAGES = [products_page, product_page, product_preview, loans_page, loan_page, disburse_page,
+PAGES = [products_page, product_page, product_preview, loans_page, disburse_page,
          disburse_quote, disburse_submit]

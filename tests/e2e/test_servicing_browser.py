@@ -1,10 +1,14 @@
 """The servicing screens in a real browser against a real `xindai demo` server: finance
 opens a product and previews its schedule (htmx, no page reload), disburses a loan for a
-demo customer after seeing the quote, lands on the loan page with its schedule; the loan
-and product pages fit a 375 px phone (screenshots kept under the test's tmp folder)."""
+demo customer after seeing the quote, lands on the loan page with its schedule; on a demo
+loan finance previews a repayment, sees its allocation, confirms it and finds it among the
+transactions, then downloads the statement; the loan and product pages fit a 375 px phone
+(screenshots kept under the test's tmp folder, or under $UI_SHOTS when set)."""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +83,66 @@ def test_finance_previews_a_product_and_disburses_a_loan(
         assert shot.stat().st_size > 5_000
         assert fits(phone), url
     phone.context.close()
+
+
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("UI_SHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_finance_previews_and_confirms_a_repayment_on_a_demo_loan(
+        browser: Any, demo: dict[str, Any], tmp_path: Path) -> None:
+    base, password = demo["base"], demo["logins"]["finance"]
+    page = new_page(browser)
+    sign_in(page, base, "finance", password)
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/servicing/loans?status=active")
+    page.click(".loans-table tr:has-text('50,000.00') td.title-cell a")  # behind on payments
+    page.wait_for_url(re.compile(r".*/servicing/loans/[0-9a-f-]{36}$"))
+    loan_url = page.url
+    number = page.inner_text("h1.loan-number")
+    assert page.input_value("#f-paid_on") == "2026-11-20"  # the business date
+
+    # the preview comes in place (htmx), nothing is posted yet
+    page.evaluate("window.__samePage = true")
+    page.fill("#f-amount", "5000")
+    page.select_option("#f-channel", "cash")
+    page.fill("#f-reference", "E2E-收据-001")
+    page.click("#preview-repayment")
+    page.locator("#repayment-preview .allocation-table tbody tr").first.wait_for()
+    preview = page.inner_text("#repayment-preview")
+    assert "利息" in preview and "本金" in preview and "5,000.00" in preview
+    assert page.locator("#repayment-preview .allocation-table tbody tr").count() >= 2
+    assert page.evaluate("window.__samePage === true")
+    assert "E2E-收据-001" not in page.inner_text(".transactions-table")
+    page.screenshot(path=str(shots(tmp_path) / "loan-repayment-preview.png"), full_page=True)
+
+    # a refusal stands next to its field, in Chinese
+    page.fill("#f-amount", "-1")
+    page.click("#preview-repayment")
+    page.locator("#e-amount").wait_for()
+    assert "还款金额应为大于 0" in page.inner_text("#e-amount")
+    assert page.locator("#confirm-repayment").count() == 0
+
+    page.fill("#f-amount", "5000")
+    page.click("#preview-repayment")
+    page.locator("#confirm-repayment").wait_for()
+    page.click("#confirm-repayment")
+    page.wait_for_url(re.compile(r".*done=repaid.*"))
+    assert "还款已入账" in page.inner_text(".done-notice")
+    row = page.locator(".transactions-table tr", has_text="E2E-收据-001")
+    assert row.count() == 1 and "现金" in row.inner_text() and "5,000.00" in row.inner_text()
+    assert row.locator("summary", has_text="冲正").count() == 1
+    page.screenshot(path=str(shots(tmp_path) / "loan-after-repayment.png"), full_page=True)
+
+    # the payoff panel follows the date (htmx), the statement downloads with its name
+    page.fill("#f-on", "2026-12-01")
+    page.locator("#f-on").dispatch_event("change")
+    page.locator("#payoff-panel input[value='2026-12-01']").wait_for()
+    assert "结清应还合计" in page.inner_text("#payoff-panel")
+    with page.expect_download() as download:
+        page.click("a.statement-pdf")
+    assert download.value.suggested_filename == f"对账单-{number}.pdf"
+    assert page.url.startswith(loan_url)
+    page.context.close()

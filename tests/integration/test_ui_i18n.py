@@ -1,5 +1,5 @@
 """Every user-facing string of the web shell is translated: the msgids extracted from the
-templates, core/web/ui/*.py and the plugins' templates and pages.py (Babel, as `make messages` does) must each have a non-empty
+templates, core/web/ui/*.py and the plugins' templates and pages*.py (Babel, as `make messages` does) must each have a non-empty
 zh_CN translation with the same placeholders, and the catalogues hold nothing stale."""
 
 from __future__ import annotations

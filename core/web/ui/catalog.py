@@ -2,7 +2,7 @@
 (or `make messages`).
 
 It extracts the msgids of the templates (core/web/templates and plugins/*/templates,
-jinja2.ext.i18n) and of core/web/ui/*.py and plugins/*/pages.py with Babel, then rewrites core/locale/<lang>/LC_MESSAGES/messages.po: new msgids are added with
+jinja2.ext.i18n) and of core/web/ui/*.py and plugins/*/pages*.py with Babel, then rewrites core/locale/<lang>/LC_MESSAGES/messages.po: new msgids are added with
 an empty translation, vanished ones are dropped, existing translations are kept. Fill in the
 empty zh_CN entries afterwards; tests/integration/test_ui_i18n.py fails until they are.
 """
@@ -44,7 +44,7 @@ def extracted() -> dict[Any, list[tuple[str, int]]]:
     for folder in (TEMPLATES, *plugin_templates):
         for path in sorted(folder.rglob("*.html")):
             add(path, "jinja2.ext:babel_extract", JINJA_OPTIONS)
-    for path in (*sorted(UI_CODE.glob("*.py")), *sorted((ROOT / "plugins").glob("*/pages.py"))):
+    for path in (*sorted(UI_CODE.glob("*.py")), *sorted((ROOT / "plugins").glob("*/pages*.py"))):
         add(path, "python", None)
     return found
 
