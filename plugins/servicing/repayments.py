@@ -26,7 +26,7 @@ from core.events import emit
 from core.i18n import register_messages
 from core.tenancy import Context, tenant_scope
 from plugins.servicing import ledger
-from plugins.servicing.allocation import COMPONENTS, Due, allocate
+from plugins.servicing.allocation import COMPONENTS, Allocation, Due, allocate
 from plugins.servicing.loans import _date, fen, get_loan, load, money
 from plugins.servicing.tables import Loan, LoanInstallment, LoanTransaction
 
@@ -61,34 +61,69 @@ def _due(row: dict[str, Any]) -> Due:
                {c: row[f"{c}_paid"] for c in COMPONENTS})
 
 
+def checked_input(ctx: Context, data: dict[str, Any]) -> tuple[int, date, str]:
+    """Amount (分), value date and channel of a payment, or every refusal of the three at
+    once (a form shows each next to its field)."""
+    errors: list[FieldError] = []
+    amount = 0
+    if data.get("amount") in (None, ""):
+        errors.append(_error("amount", "required"))
+    else:
+        try:
+            amount = fen(money("amount", data.get("amount")))
+        except ValidationFailed as exc:
+            errors.extend(_relabel(e) for e in exc.errors)
+    channel = data.get("channel") or "transfer"
+    if channel not in CHANNELS:
+        errors.append(_error("channel", "channel_invalid"))
+    business_date = ctx.tenant.business_date
+    paid_on = business_date
+    try:
+        paid_on = _date("paid_on", data.get("paid_on"), business_date)
+        if paid_on > business_date:
+            errors.append(_error("paid_on", "after_business_date",
+                                 business_date=business_date.isoformat()))
+    except ValidationFailed as exc:
+        errors.extend(_relabel(e) for e in exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return amount, paid_on, str(channel)
+
+
+def _relabel(error: FieldError) -> FieldError:
+    """loans.money/_date label a field by the loan's terms ("贷款金额"); say 还款金额."""
+    return _error(error.field, error.code, **error.params) if error.field in LABELS else error
+
+
+def split(loan: dict[str, Any], installments: list[dict[str, Any]], amount: int,
+          paid_on: date) -> Allocation:
+    """Where a payment goes: the loan's frozen allocation order and mode (pure); refuses
+    a loan that is not active, a date before disbursement, and an overpayment the product
+    refuses."""
+    if loan["status"] != "active":
+        raise ValidationFailed([_error("loan", "loan_not_active", status=loan["status"])])
+    if paid_on < loan["disbursed_on"]:
+        raise ValidationFailed([_error("paid_on", "before_disbursement",
+                                       disbursed_on=loan["disbursed_on"].isoformat())])
+    rules = loan["terms"].get("rules", {})
+    order = rules.get("allocation", {}).get("order", COMPONENTS)
+    mode = rules.get("allocation", {}).get("mode", "period_first")
+    result = allocate(amount, [_due(i) for i in installments], paid_on, order, mode)
+    if result.left and rules.get("overpayment", "credit") == "refuse":
+        raise ValidationFailed([_error("amount", "overpayment_refused",
+                                       due=_yuan(result.applied))])
+    return result
+
+
 async def post_repayment(ctx: Context, loan_id: uuid.UUID, data: dict[str, Any]
                          ) -> dict[str, Any]:
     """`{"amount": "888.49", "paid_on"?: business date, "channel": "cash"|"transfer",
     "reference"?}` -> the loan after the repayment, with the allocation."""
     require(ctx, "loan.repay")
-    amount = fen(money("amount", data.get("amount")))
-    channel = data.get("channel") or "transfer"
-    if channel not in CHANNELS:
-        raise ValidationFailed([_error("channel", "channel_invalid")])
-    business_date = ctx.tenant.business_date
-    paid_on = _date("paid_on", data.get("paid_on"), business_date)
-    if paid_on > business_date:
-        raise ValidationFailed([_error("paid_on", "after_business_date",
-                                       business_date=business_date.isoformat())])
+    amount, paid_on, channel = checked_input(ctx, data)
     async with tenant_scope(ctx):
         loan, installments = await load(ctx, loan_id, lock=True)  # repayments queue up
-        if loan["status"] != "active":
-            raise ValidationFailed([_error("loan", "loan_not_active", status=loan["status"])])
-        if paid_on < loan["disbursed_on"]:
-            raise ValidationFailed([_error("paid_on", "before_disbursement",
-                                           disbursed_on=loan["disbursed_on"].isoformat())])
-        rules = loan["terms"].get("rules", {})
-        order = rules.get("allocation", {}).get("order", COMPONENTS)
-        mode = rules.get("allocation", {}).get("mode", "period_first")
-        result = allocate(amount, [_due(i) for i in installments], paid_on, order, mode)
-        if result.left and rules.get("overpayment", "credit") == "refuse":
-            raise ValidationFailed([_error("amount", "overpayment_refused",
-                                           due=_yuan(result.applied))])
+        result = split(loan, installments, amount, paid_on)
         await _apply(ctx, installments, result.parts, paid_on)
         allocation = _recognise(loan, result.parts, result.left)
         txn = LoanTransaction(
