@@ -77,6 +77,12 @@ async def write(ctx: Context, kind: str, name: str, payload: dict[str, Any],
     return row.id
 
 
+def wake() -> None:
+    """Tell the in-process relay that messages were written (by bulk SQL, say)."""
+    if _wake is not None:
+        _wake.set()
+
+
 async def write_many(ctx: Context, kind: str, name: str, payloads: list[dict[str, Any]],
                      max_attempts: int = EVENT_ATTEMPTS) -> int:
     """Insert one message per payload in ctx's tenant transaction (bulk producers such as

@@ -3,8 +3,8 @@
 A scratch database (SQLite in a temporary directory, or a new PostgreSQL database when an
 admin URL is given) gets one tenant and N twelve-month loans seeded set-based: disbursed
 over the past 360 days, repaid on time, except one loan in 25 that never paid (so the
-close charges penalty and moves buckets, as in a real book). The loans' state is what the
-previous close left. Then it times, in the same database and run:
+close charges penalty and moves buckets, as in a real book); the others have paid what
+falls due today. The loans' state is what the previous close left. Then it times, in the same database and run:
 
 - `baseline_seconds`: one plain set-based statement touching the same loan rows (an UPDATE
   of every active loan), the floor any close must pay;
@@ -66,13 +66,15 @@ def templates(today: date) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]
         accrued, _ = state.target(closed)
         for bad in (0, 1):
             due = [r for r in rows if r["due_on"] <= closed]
-            paid_interest = 0 if bad else sum(r["interest"] for r in due)
+            # the good ones have paid what falls due today as well, as most customers do
+            paid = [] if bad else [r for r in rows if r["due_on"] <= today]
+            paid_interest = sum(r["interest"] for r in paid)
             dpd = (today - due[0]["due_on"]).days if bad and due else 0
             loans.append((k, bad, on, rows[-1]["due_on"], state.n, state.start, state.due,
                           state.interest, state.base_interest, accrued,
                           accrued - paid_interest, dpd, _bucket(dpd), _floor(dpd)))
             for r in rows:
-                settled = not bad and r["due_on"] <= closed
+                settled = not bad and r["due_on"] <= today
                 installments.append((k, bad, r["n"], r["due_on"], r["principal"],
                                      r["interest"], r["principal"] if settled else 0,
                                      r["interest"] if settled else 0,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +39,6 @@ from plugins.servicing.tables import (
     CobRun,
     JournalEntry,
     Loan,
-    LoanClassification,
     LoanProduct,
     Posting,
 )
@@ -159,8 +158,8 @@ async def _close_day(ctx: Context, run: uuid.UUID, day: date, policy: cob_sql.Po
             sums = await cob_sql.totals(engine)
             if sums["interest"] or sums["fees"] or sums["penalty"]:
                 await _post(ctx, engine, d, day, ids[0], sums)
-            await cob_sql.update_loans(engine, d, ctx.tenant_id, day)
-            moved = await _record_changes(ctx, engine, day)
+            await cob_sql.update_loans(engine, d, ctx.tenant_id, ids[0], ids[-1], day)
+            moved = await _record_changes(ctx, engine, d, day)
             await CobRun.update({
                 CobRun.loans: CobRun.loans + sums["loans"], CobRun.chunks: CobRun.chunks + 1,
                 CobRun.accrued: CobRun.accrued + sums["interest"] + sums["fees"],
@@ -186,29 +185,14 @@ async def _post(ctx: Context, engine: Any, d: cob_sql.Dialect, day: date, first:
         for code, amount in credits if amount]).run()
 
 
-async def _record_changes(ctx: Context, engine: Any, day: date) -> int:
-    """Classification history and events for the loans whose bucket or floor moved."""
-    rows = await cob_sql.changes(engine)
-    if not rows:
-        return 0
-    history, stages, classified = [], [], []
-    for r in rows:
-        loan_id = r["loan_id"] if isinstance(r["loan_id"], uuid.UUID) else uuid.UUID(
-            str(r["loan_id"]))
-        base = {"loan_id": str(loan_id), "number": r["number"], "days_past_due": r["dpd"],
-                "business_date": day.isoformat()}
-        if r["bucket"] != r["old_bucket"]:
-            stages.append({**base, "bucket": r["bucket"], "previous": r["old_bucket"]})
-        if r["floor"] != r["old_floor"]:
-            history.append(LoanClassification(
-                tenant_id=ctx.tenant_id, loan_id=loan_id, changed_on=day, old=r["old_floor"],
-                new=r["floor"], source="cob", days_past_due=r["dpd"], created_by=ctx.username))
-            classified.append({**base, "classification": effective(r["floor"], r["override"]),
-                               "floor": r["floor"], "previous": r["old_floor"]})
-    for start in range(0, len(history), 1000):
-        await LoanClassification.insert(*history[start:start + 1000]).run()
-    return (await emit_many(ctx, "loan.overdue_stage", stages)
-            + await emit_many(ctx, "loan.classified", classified))
+async def _record_changes(ctx: Context, engine: Any, d: cob_sql.Dialect, day: date) -> int:
+    from core import outbox
+
+    written = await cob_sql.record_changes(engine, d, ctx.tenant_id, day, ctx.username,
+                                           datetime.now(UTC))
+    if written:
+        outbox.wake()
+    return written
 
 
 def effective(floor: str, override: str | None) -> str:
@@ -230,7 +214,7 @@ async def _finish(ctx: Context, run: uuid.UUID, day: date) -> None:
                                                          DEFAULT_REMINDER_DAYS)]
         reminders = await _due_soon(ctx, next_day, days)
         sent = await emit_many(ctx, "installment.due_soon", reminders)
-        await CobRun.update({CobRun.status: "done", CobRun.finished_at: datetime.now().astimezone(),
+        await CobRun.update({CobRun.status: "done", CobRun.finished_at: datetime.now(UTC),
                              CobRun.events: CobRun.events + sent}).where(
             CobRun.tenant_id == ctx.tenant_id, CobRun.id == run).run()
         totals = await CobRun.select().where(CobRun.tenant_id == ctx.tenant_id,

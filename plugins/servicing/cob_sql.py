@@ -54,8 +54,8 @@ def dialect(engine: Any) -> Dialect:
 
 
 TEMP_TABLES = {
-    "cob_pen": ("installment_id {uuid}, loan_id {uuid}, penalty_e6 BIGINT, compound_e6 BIGINT, "
-                "penalty BIGINT, compound BIGINT"),
+    "cob_pen": ("installment_id {uuid}, loan_id {uuid}, due_on DATE, penalty_e6 BIGINT, "
+                "compound_e6 BIGINT, penalty BIGINT, compound BIGINT"),
     "cob_loan": ("loan_id {uuid}, d_interest BIGINT, d_fees BIGINT, penalty BIGINT, "
                  "dpd INTEGER, bucket VARCHAR(8), floor VARCHAR(16), old_bucket VARCHAR(8), "
                  "old_floor VARCHAR(16), override VARCHAR(16), number VARCHAR(40)"),
@@ -130,23 +130,27 @@ async def close_chunk(engine: Any, d: Dialect, tenant_id: Any, lo: Any, hi: Any,
     def fen(e6: str) -> str:
         return f"((2 * {e6} + 1000000) / 2000000)"
 
+    charged = f"{d.days(d.p('date'), 'i.due_on')} > l.penalty_grace_days"
     await fetch(engine, f"""
-        INSERT INTO cob_pen (installment_id, loan_id, penalty_e6, compound_e6, penalty, compound)
-        SELECT x.id, x.loan_id, x.pe6, x.ce6, {fen('x.pe6')} - {fen('x.old_pe6')},
+        INSERT INTO cob_pen (installment_id, loan_id, due_on, penalty_e6, compound_e6, penalty,
+                             compound)
+        SELECT x.id, x.loan_id, x.due_on, x.pe6, x.ce6, {fen('x.pe6')} - {fen('x.old_pe6')},
                {fen('x.ce6')} - {fen('x.old_ce6')}
         FROM (
-          SELECT i.id, i.loan_id, i.penalty_e6 AS old_pe6, i.compound_e6 AS old_ce6,
-                 i.penalty_e6 + {day_e6('i.principal - i.principal_paid', 'l.penalty_rate_e6')}
-                   AS pe6,
-                 i.compound_e6 + {day_e6(d.greatest('i.interest - i.interest_paid', '0'),
-                                         'l.compound_rate_e6')} AS ce6
+          SELECT i.id, i.loan_id, i.due_on, i.penalty_e6 AS old_pe6, i.compound_e6 AS old_ce6,
+                 CASE WHEN {charged} THEN i.penalty_e6 + {day_e6(
+                     'i.principal - i.principal_paid', 'l.penalty_rate_e6')}
+                 ELSE i.penalty_e6 END AS pe6,
+                 CASE WHEN {charged} THEN i.compound_e6 + {day_e6(
+                     d.greatest('i.interest - i.interest_paid', '0'), 'l.compound_rate_e6')}
+                 ELSE i.compound_e6 END AS ce6
           FROM loan l JOIN loan_installment i
             ON i.tenant_id = l.tenant_id AND i.loan_id = l.id
            AND i.schedule_version = l.schedule_version
-          WHERE {_chunk(d)} AND i.settled_on IS NULL AND i.due_on < {d.p('date')}
-            AND {d.days(d.p('date'), 'i.due_on')} > l.penalty_grace_days
+          WHERE {_chunk(d)} AND i.settled_on IS NULL AND i.due_on <= {d.p('date')}
+            AND i.loan_id BETWEEN {d.p('uuid')} AND {d.p('uuid')}
         ) x
-    """, day, day, *chunk, day, day)
+    """, day, day, day, day, *chunk, day, lo, hi)
     await fetch(engine, f"""
         UPDATE loan_installment SET penalty = loan_installment.penalty + p.penalty,
                                     compound = loan_installment.compound + p.compound,
@@ -154,7 +158,10 @@ async def close_chunk(engine: Any, d: Dialect, tenant_id: Any, lo: Any, hi: Any,
         FROM cob_pen p
         WHERE loan_installment.id = p.installment_id
           AND loan_installment.tenant_id = {d.p('uuid')}
-    """, tenant_id)
+          AND loan_installment.loan_id BETWEEN {d.p('uuid')} AND {d.p('uuid')}
+          AND (p.penalty_e6 <> loan_installment.penalty_e6
+               OR p.compound_e6 <> loan_installment.compound_e6)
+    """, tenant_id, lo, hi)
     start_days = d.days(d.p("date"), "l.accrual_start") + " + 1"
     length = d.days("l.accrual_due", "l.accrual_start")
     elapsed = d.least(d.greatest(start_days, "0"), length)
@@ -175,19 +182,14 @@ async def close_chunk(engine: Any, d: Dialect, tenant_id: Any, lo: Any, hi: Any,
                  {d.greatest(target('interest') + ' - l.interest_accrued', '0')} AS d_interest,
                  {d.greatest(target('fees') + ' - l.fees_accrued', '0')} AS d_fees,
                  COALESCE(p.amount, 0) AS penalty,
-                 COALESCE({d.days(d.p('date'), 'o.oldest')} + 1, 0) AS dpd
+                 COALESCE({d.days(d.p('date'), 'p.oldest')} + 1, 0) AS dpd
           FROM loan l
-          LEFT JOIN (SELECT loan_id, SUM(penalty + compound) AS amount FROM cob_pen
-                     GROUP BY loan_id) p ON p.loan_id = l.id
-          LEFT JOIN (SELECT i.loan_id, MIN(i.due_on) AS oldest
-                     FROM loan l JOIN loan_installment i
-                       ON i.tenant_id = l.tenant_id AND i.loan_id = l.id
-                      AND i.schedule_version = l.schedule_version
-                     WHERE {_chunk(d)} AND i.settled_on IS NULL AND i.due_on <= {d.p('date')}
-                     GROUP BY i.loan_id) o ON o.loan_id = l.id
+          LEFT JOIN (SELECT loan_id, SUM(penalty + compound) AS amount,
+                            MIN(due_on) AS oldest
+                     FROM cob_pen GROUP BY loan_id) p ON p.loan_id = l.id
           WHERE {_chunk(d)}
         ) w
-    """, day, day, day, *chunk, day, *chunk)
+    """, day, day, day, *chunk)
 
 
 async def post_lines(engine: Any, d: Dialect, tenant_id: Any, entry_id: Any) -> None:
@@ -207,7 +209,8 @@ async def totals(engine: Any) -> dict[str, int]:
     return {k: int(v or 0) for k, v in rows[0].items()}
 
 
-async def update_loans(engine: Any, d: Dialect, tenant_id: Any, day: date) -> None:
+async def update_loans(engine: Any, d: Dialect, tenant_id: Any, lo: Any, hi: Any, day: date
+                       ) -> None:
     """Apply the day to the loan rows, then roll those whose period completed."""
     await fetch(engine, f"""
         UPDATE loan SET interest_accrued = loan.interest_accrued + w.d_interest,
@@ -217,7 +220,8 @@ async def update_loans(engine: Any, d: Dialect, tenant_id: Any, day: date) -> No
                         days_past_due = w.dpd, bucket = w.bucket, classification = w.floor,
                         last_closed_on = {d.p('date')}
         FROM cob_loan w WHERE loan.id = w.loan_id AND loan.tenant_id = {d.p('uuid')}
-    """, day, tenant_id)
+          AND loan.id BETWEEN {d.p('uuid')} AND {d.p('uuid')}
+    """, day, tenant_id, lo, hi)
     await fetch(engine, f"""
         UPDATE loan SET accrual_base_interest = loan.accrual_base_interest + loan.accrual_interest,
                         accrual_base_fees = loan.accrual_base_fees + loan.accrual_fees,
@@ -231,13 +235,54 @@ async def update_loans(engine: Any, d: Dialect, tenant_id: Any, day: date) -> No
               LEFT JOIN loan_installment i
                 ON i.tenant_id = l.tenant_id AND i.loan_id = l.id
                AND i.schedule_version = l.schedule_version AND i.n = l.accrual_n + 1
-              WHERE l.accrual_due IS NOT NULL AND l.accrual_due <= {d.p('date')}) nx
+              WHERE l.accrual_due IS NOT NULL AND l.accrual_due <= {d.p('date')}
+                AND l.id BETWEEN {d.p('uuid')} AND {d.p('uuid')}) nx
         WHERE loan.id = nx.id AND loan.tenant_id = {d.p('uuid')}
-    """, tenant_id, day + timedelta(days=1), tenant_id)
+          AND loan.id BETWEEN {d.p('uuid')} AND {d.p('uuid')}
+    """, tenant_id, day + timedelta(days=1), lo, hi, tenant_id, lo, hi)
 
 
-async def changes(engine: Any) -> list[dict[str, Any]]:
-    """The chunk's loans whose bucket or classification floor moved."""
-    return await fetch(engine, "SELECT loan_id, number, dpd, bucket, floor, old_bucket, "
-                               "old_floor, override FROM cob_loan WHERE bucket <> old_bucket "
-                               "OR floor <> old_floor")
+def _json(d: Dialect, pairs: list[tuple[str, str]]) -> str:
+    fn = "json_build_object" if d.pg else "json_object"
+    return f"{fn}(" + ", ".join(f"'{k}', {v}" for k, v in pairs) + ")"
+
+
+def _rank(column: str) -> str:
+    return ("CASE " + column + " " + " ".join(
+        f"WHEN '{name}' THEN {i}" for i, name in enumerate(CLASS_ORDER)) + " ELSE -1 END")
+
+
+async def record_changes(engine: Any, d: Dialect, tenant_id: Any, day: date, by: str | None,
+                         now: Any) -> int:
+    """Classification history rows and `loan.overdue_stage` / `loan.classified` events for
+    the chunk's loans whose bucket or floor moved, set-based; returns the events written."""
+    counts = (await fetch(engine, "SELECT COALESCE(SUM(CASE WHEN bucket <> old_bucket THEN 1 "
+                                  "ELSE 0 END), 0) AS stages, COALESCE(SUM(CASE WHEN floor <> "
+                                  "old_floor THEN 1 ELSE 0 END), 0) AS floors FROM cob_loan"))[0]
+    if not counts["stages"] and not counts["floors"]:
+        return 0
+    text = "::text" if d.pg else ""
+    common = [("loan_id", f"w.loan_id{text}"), ("number", "w.number"),
+              ("days_past_due", "w.dpd"), ("business_date", f"{d.p('date')}{text}")]
+    effective = (f"CASE WHEN w.override IS NOT NULL AND {_rank('w.override')} > "
+                 f"{_rank('w.floor')} THEN w.override ELSE w.floor END")
+    for name, payload, changed in (
+            ("loan.overdue_stage", [*common, ("bucket", "w.bucket"),
+                                    ("previous", "w.old_bucket")], "w.bucket <> w.old_bucket"),
+            ("loan.classified", [*common, ("classification", effective), ("floor", "w.floor"),
+                                 ("previous", "w.old_floor")], "w.floor <> w.old_floor")):
+        await fetch(engine, f"""
+            INSERT INTO outbox_message (id, tenant_id, kind, name, payload, created_at,
+              created_by, available_at, attempts, max_attempts, progress_done)
+            SELECT {d.new_id}, {d.p('uuid')}, 'event', '{name}', {_json(d, payload)},
+                   {d.p('timestamptz')}, {d.p('text')}, {d.p('timestamptz')}, 0, 8, 0
+            FROM cob_loan w WHERE {changed}
+        """, tenant_id, day, now, by, now)
+    await fetch(engine, f"""
+        INSERT INTO loan_classification (id, tenant_id, loan_id, changed_on, old, new, source,
+          days_past_due, created_at, created_by)
+        SELECT {d.new_id}, {d.p('uuid')}, w.loan_id, {d.p('date')}, w.old_floor, w.floor, 'cob',
+               w.dpd, {d.p('timestamptz')}, {d.p('text')}
+        FROM cob_loan w WHERE w.floor <> w.old_floor
+    """, tenant_id, day, now, by)
+    return int(counts["stages"]) + int(counts["floors"])
