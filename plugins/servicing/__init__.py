@@ -120,9 +120,10 @@ def register_pack_sections(register):  # type: ignore[no-untyped-def]
 @hookimpl
 def register_pages(register):  # type: ignore[no-untyped-def]
     from plugins.servicing.pages import PAGES
+    from plugins.servicing.pages_cob import COB_PAGES
     from plugins.servicing.pages_loan import LOAN_PAGES
 
-    for page in (*PAGES, *LOAN_PAGES):
+    for page in (*PAGES, *LOAN_PAGES, *COB_PAGES):
         register(page)
 
 
@@ -142,3 +143,5 @@ def register_menu_items(register):  # type: ignore[no-untyped-def]
     register(MenuItem("servicing_loans", "贷款", "Loans", "/servicing/loans", "loan.read", 41))
     register(MenuItem("servicing_disburse", "放款", "Disburse", "/servicing/disburse",
                       "loan.disburse", 42))
+    register(MenuItem("servicing_cob", "日终", "Close of business", "/servicing/cob",
+                      "cob.run", 43))

@@ -15,7 +15,17 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from core.access import require
 from core.web.context import CurrentContext
-from plugins.servicing import ledger, loans, payoff, preview, products, repayments, statement
+from plugins.servicing import (
+    classification,
+    cob,
+    ledger,
+    loans,
+    payoff,
+    preview,
+    products,
+    repayments,
+    statement,
+)
 from plugins.servicing.response import to_contract
 
 TAG = "Servicing"
@@ -140,10 +150,45 @@ async def trial_balance(ctx: CurrentContext, until: FromQuery[date | None] = Non
             "total_credit": loans.yuan(sum(r["credit"] for r in rows))}
 
 
+@post("/cob/runs", tags=[TAG], summary="Close the business date (in the background)",
+      opt={"permission": "cob.run"}, status_code=202)
+async def run_cob(ctx: CurrentContext, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """`{"business_date": "2026-11-23"}` (optional; it must be the tenant's business date:
+    a day cannot be skipped). Enqueues the close; follow it in GET /cob/runs or the job."""
+    from core import jobs
+
+    return await cob.enqueue_close(ctx, data.get("business_date"), jobs.enqueue)
+
+
+@get("/cob/runs", tags=[TAG], summary="Close-of-business runs, newest first",
+     opt={"permission": "loan.read"})
+async def cob_runs(ctx: CurrentContext) -> dict[str, Any]:
+    return {"business_date": (await cob._current(ctx)).tenant.business_date.isoformat(),
+            "runs": await cob.list_runs(ctx)}
+
+
+@post("/loans/{loan_id:uuid}/classification", tags=[TAG],
+      summary="Override the five-category classification (with a reason)",
+      opt={"permission": "loan.classify"}, status_code=200)
+async def classify(ctx: CurrentContext, loan_id: FromPath[UUID],
+                   data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """`{"classification": "doubtful" | null (clear), "reason": "..."}`: never better than
+    the floor from days past due."""
+    return await classification.override(ctx, loan_id, data.get("classification") or None,
+                                         str(data.get("reason") or ""))
+
+
+@get("/loans/{loan_id:uuid}/classification", tags=[TAG],
+     summary="Classification history of a loan", opt={"permission": "loan.read"})
+async def classification_history(ctx: CurrentContext, loan_id: FromPath[UUID]
+                                 ) -> list[dict[str, Any]]:
+    return await classification.history(ctx, loan_id)
+
+
 def _product(p: dict[str, Any]) -> dict[str, Any]:
     return {"code": p["code"], "name": p["name"], "active": p["active"],
             "version": p["version"], "config": p["config"]}
 
 
-ROUTES = [list_products, get_product, put_product, quote, disburse, repay, repay_preview,
+ROUTES = [run_cob, cob_runs, classify, classification_history, list_products, get_product, put_product, quote, disburse, repay, repay_preview,
           reverse, list_loans, get_loan, payoff_quote, loan_statement, trial_balance]

@@ -113,6 +113,40 @@ async def close_business_date(ctx: Context, requested: date | None = None,
     return await get_run(ctx, day) or {}
 
 
+async def catch_up(ctx: Context, chunk_size: int = DEFAULT_CHUNK) -> int:
+    """Close every active loan through the day before the business date, leaving the date
+    alone: loans loaded back-dated (a tenant pack, a migration from another system) reach
+    the state the nightly closes would have given them. Returns the loan-days closed."""
+    require(ctx, "cob.run")
+    ctx = await _current(ctx)
+    last = ctx.tenant.business_date - timedelta(days=1)
+    await ledger.seed_chart(ctx)
+    async with tenant_scope(ctx, write=False):
+        products = await LoanProduct.select(LoanProduct.id, LoanProduct.config).where(
+            LoanProduct.tenant_id == ctx.tenant_id).output(load_json=True).run()
+    policy = policy_of(ctx.tenant.settings, products)
+    async with tenant_scope(ctx):
+        run = CobRun(tenant_id=ctx.tenant_id, business_date=last, started_by=ctx.username,
+                     status="catch-up")
+        exists = await CobRun.select(CobRun.id).where(CobRun.tenant_id == ctx.tenant_id,
+                                                      CobRun.business_date == last).run()
+        if exists:
+            run.id = exists[0]["id"]
+        else:
+            await CobRun.insert(run).run()
+    oldest = await _oldest_open(ctx, last + timedelta(days=1))
+    current = oldest + timedelta(days=1) if oldest else last + timedelta(days=1)
+    while current <= last:
+        await _close_day(ctx, run.id, current, policy, chunk_size, None)
+        current += timedelta(days=1)
+    async with tenant_scope(ctx):
+        row = await CobRun.select(CobRun.loans).where(CobRun.tenant_id == ctx.tenant_id,
+                                                      CobRun.id == run.id).first().run()
+        await CobRun.update({CobRun.finished_at: datetime.now(UTC)}).where(
+            CobRun.tenant_id == ctx.tenant_id, CobRun.id == run.id).run()
+    return int(row["loans"]) if row else 0
+
+
 async def _start(ctx: Context, day: date) -> uuid.UUID:
     """The run of `day`: a crashed one is resumed, else a new one is recorded."""
     async with tenant_scope(ctx):
@@ -195,13 +229,6 @@ async def _record_changes(ctx: Context, engine: Any, d: cob_sql.Dialect, day: da
     return written
 
 
-def effective(floor: str, override: str | None) -> str:
-    """The classification a loan carries: the worse of the floor and a manual override."""
-    if not override:
-        return floor
-    return max(floor, override, key=cob_sql.CLASS_ORDER.index)
-
-
 async def _finish(ctx: Context, run: uuid.UUID, day: date) -> None:
     """Reminders of what falls due soon, and the business date moves on: once."""
     next_day = day + timedelta(days=1)
@@ -253,6 +280,26 @@ async def _due_soon(ctx: Context, today: date, days: list[int]) -> list[dict[str
                     "due_on": due_on.isoformat(), "days": (due_on - today).days,
                     "amount": yuan(int(r["amount"]))})
     return out
+
+
+async def enqueue_close(ctx: Context, requested: Any, enqueue: Any) -> dict[str, Any]:
+    """Check the date asked for and enqueue the nightly job up to it (the API and the UI)."""
+    require(ctx, "cob.run")
+    ctx = await _current(ctx)
+    day = ctx.tenant.business_date
+    if requested not in (None, ""):
+        try:
+            wanted = date.fromisoformat(str(requested))
+        except ValueError:
+            raise ValidationFailed([_error("date_invalid", got=repr(requested))]) from None
+        if wanted > day:
+            raise ValidationFailed([_error("cob_skip", business_date=day.isoformat(),
+                                           requested=wanted.isoformat())])
+        if wanted < day:
+            return {"business_date": wanted.isoformat(), "status": "done", "job_id": None}
+    async with tenant_scope(ctx):
+        job_id = await enqueue(ctx, "servicing.cob", until=day.isoformat())
+    return {"business_date": day.isoformat(), "status": "queued", "job_id": str(job_id)}
 
 
 async def get_run(ctx: Context, day: date) -> dict[str, Any] | None:

@@ -20,6 +20,13 @@ from plugins.servicing.accrual import days_in_year
 CLASS_ORDER = ("normal", "attention", "substandard", "doubtful", "loss")
 
 
+def effective(floor: str, override: str | None) -> str:
+    """The classification a loan carries: the worse of the floor and a manual override."""
+    if not override:
+        return floor
+    return max(floor, override, key=CLASS_ORDER.index)
+
+
 @dataclass(frozen=True)
 class Dialect:
     """The few places where the two engines' SQL differs."""
@@ -264,12 +271,12 @@ async def record_changes(engine: Any, d: Dialect, tenant_id: Any, day: date, by:
     text = "::text" if d.pg else ""
     common = [("loan_id", f"w.loan_id{text}"), ("number", "w.number"),
               ("days_past_due", "w.dpd"), ("business_date", f"{d.p('date')}{text}")]
-    effective = (f"CASE WHEN w.override IS NOT NULL AND {_rank('w.override')} > "
+    carried = (f"CASE WHEN w.override IS NOT NULL AND {_rank('w.override')} > "
                  f"{_rank('w.floor')} THEN w.override ELSE w.floor END")
     for name, payload, changed in (
             ("loan.overdue_stage", [*common, ("bucket", "w.bucket"),
                                     ("previous", "w.old_bucket")], "w.bucket <> w.old_bucket"),
-            ("loan.classified", [*common, ("classification", effective), ("floor", "w.floor"),
+            ("loan.classified", [*common, ("classification", carried), ("floor", "w.floor"),
                                  ("previous", "w.old_floor")], "w.floor <> w.old_floor")):
         await fetch(engine, f"""
             INSERT INTO outbox_message (id, tenant_id, kind, name, payload, created_at,

@@ -23,6 +23,7 @@ from core.events import emit
 from core.i18n import register_messages
 from core.tenancy import Context, tenant_scope
 from plugins.servicing import accrual, ledger
+from plugins.servicing.cob_sql import effective
 from plugins.servicing.products import get_product, terms_for
 from plugins.servicing.response import to_contract
 from plugins.servicing.schedule import build_schedule
@@ -239,7 +240,13 @@ def view(loan: dict[str, Any], installments: list[dict[str, Any]],
         "disbursed_on": loan["disbursed_on"].isoformat(),
         "maturity_on": loan["maturity_on"].isoformat(),
         "days_past_due": loan["days_past_due"], "bucket": loan["bucket"],
-        "classification": loan["classification_override"] or loan["classification"],
+        "classification": effective(loan["classification"], loan["classification_override"]),
+        "classification_floor": loan["classification"],
+        "classification_override": loan["classification_override"],
+        "classification_reason": loan["classification_reason"],
+        "receivable": {"interest": yuan(loan["interest_receivable"]),
+                       "fees": yuan(loan["fees_receivable"])},
+        "last_closed_on": loan["last_closed_on"].isoformat() if loan["last_closed_on"] else None,
         "credit_balance": yuan(loan["credit_balance"]),
         "outstanding": {k: yuan(v) for k, v in outstanding.items()},
         "schedule_version": loan["schedule_version"],

@@ -5,6 +5,7 @@
     POST /servicing/loans/{id}/repayment                  confirm: post the repayment once
     POST /servicing/loans/{id}/transactions/{t}/reversal  reverse a repayment once, with a reason
     GET  /servicing/loans/{id}/payoff?on=                 htmx: the payoff quote for a date
+    POST /servicing/loans/{id}/classification             override the classification (reason)
 
 Money moves only after the person has seen where it goes: the repayment form shows the
 allocation (plugins.servicing.preview, the same split and refusals as posting) and the
@@ -35,7 +36,7 @@ from core.tenancy import Context, tenant_scope
 from core.web.context import CurrentContext
 from core.web.ui.i18n import N_, gettext_for
 from core.web.ui.render import render
-from plugins.servicing import loans, payoff, repayments
+from plugins.servicing import classification, loans, payoff, repayments
 from plugins.servicing import preview as previews
 from plugins.servicing.pages import (
     CLASSIFICATIONS,
@@ -56,6 +57,7 @@ COMPONENTS = {"fees": N_("Fees"), "penalty": N_("Penalty interest"),
               "compound": N_("Compound interest"), "interest": N_("Interest"),
               "principal": N_("Principal")}
 DONE = {"repaid": N_("The repayment was posted."),
+        "classified": N_("The classification was changed."),
         "reversed": N_("The repayment was reversed; later repayments were allocated again.")}
 EXPIRED = N_("The form has expired; check the figures and confirm again.")
 
@@ -155,6 +157,10 @@ async def render_loan(request: Request[Any, Any, Any], ctx: Context, loan_id: uu
     if "payoff" not in forms and active:
         forms["payoff"], forms["payoff_errors"] = await _payoff(ctx, loan_id, payoff_on)
     done = request.query_params.get("done") or ""
+    history = await classification.history(ctx, loan_id)
+    for h in history:
+        h["old_label"] = _label(CLASSIFICATIONS, h["old"] or "", ctx.locale) if h["old"] else ""
+        h["new_label"] = _label(CLASSIFICATIONS, h["new"], ctx.locale)
     return render(
         request, "servicing/loan.html", status=status, loan=loan, quote=None,
         customer=names.get(loan["customer_id"], ""), money=money,
@@ -169,7 +175,11 @@ async def render_loan(request: Request[Any, Any, Any], ctx: Context, loan_id: uu
         payoff_on=payoff_on, payoff=forms.pop("payoff", None),
         payoff_errors=forms.pop("payoff_errors", {}), reversal=forms.pop("reversal", ""),
         reversal_reason=forms.pop("reversal_reason", ""),
-        reversal_errors=forms.pop("reversal_errors", {}))
+        reversal_errors=forms.pop("reversal_errors", {}),
+        classification_history=history, may_classify=ctx.access.can("loan.classify"),
+        floor_label=_label(CLASSIFICATIONS, loan["classification_floor"], ctx.locale),
+        classes=[(c, _label(CLASSIFICATIONS, c, ctx.locale)) for c in CLASSIFICATIONS],
+        classify=forms.pop("classify", {}), classify_errors=forms.pop("classify_errors", {}))
 
 
 @get("/servicing/loans/{loan_id:str}", opt=LOANS, **UI)
@@ -333,4 +343,28 @@ async def payoff_panel(request: Request[Any, Any, Any], ctx: CurrentContext,
                              payoff=quote, payoff_errors=errors)
 
 
-LOAN_PAGES = [loan_page, repayment_preview, repayment_submit, reversal_submit, payoff_panel]
+
+
+# --- classification -----------------------------------------------------------------------
+
+@post("/servicing/loans/{loan_id:str}/classification", opt={"permission": "loan.classify"},
+      status_code=303, **UI)
+async def classification_submit(request: Request[Any, Any, Any], ctx: CurrentContext,
+                                loan_id: FromPath[str]) -> Response[Any]:
+    """Set or clear the manual classification; refusals come back next to their fields."""
+    target = _uuid(loan_id)
+    form = await request.form()
+    values = {"classification": str(form.get("classification") or ""),
+              "reason": str(form.get("reason") or "")}
+    try:
+        await classification.override(ctx, target, values["classification"] or None,
+                                      values["reason"])
+    except ValidationFailed as exc:
+        return await render_loan(request, ctx, target, status=422, classify=values,
+                                 classify_errors=_errors(exc, ctx.locale))
+    return Redirect(f"/servicing/loans/{target}?done=classified#classification",
+                    status_code=303)
+
+
+LOAN_PAGES = [loan_page, repayment_preview, repayment_submit, reversal_submit, payoff_panel,
+              classification_submit]

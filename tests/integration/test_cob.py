@@ -205,3 +205,96 @@ async def test_classification_history_events_and_reminders(kernel: Any,
     due_soon = [e["payload"] for e in events if e["name"] == "installment.due_soon"]
     assert any(p["loan_id"] == soon["id"] and p["days"] == 3 and p["n"] == 1
                and p["amount"] == "888.49" for p in due_soon)
+
+
+async def test_a_manual_classification_is_never_better_than_the_floor(kernel: Any,
+                                                                       new_tenant: Any) -> None:
+    from core.errors import Forbidden
+    from core.tables import AuditEntry
+    from plugins.servicing import classification
+
+    ctx, customer = await setup(new_tenant)
+    loan = await disburse(ctx, customer, ctx.tenant.business_date - timedelta(days=45))
+    await cob.close_business_date(ctx)
+    ctx = await fresh(ctx)
+    loan_id = uuid.UUID(loan["id"])
+    assert (await loans.get_loan(ctx, loan_id))["classification"] == "attention"
+    with pytest.raises(ValidationFailed) as info:
+        await classification.override(ctx, loan_id, "normal", "客户承诺还款")
+    assert "下限" in info.value.errors[0].message("zh-CN")
+    with pytest.raises(ValidationFailed) as info:
+        await classification.override(ctx, loan_id, "doubtful", "破产")
+    assert info.value.errors[0].field == "reason"
+    with pytest.raises(ValidationFailed):
+        await classification.override(ctx, loan_id, "terrible", "客户已申请破产重整")
+    done = await classification.override(ctx, loan_id, "doubtful", "客户已申请破产重整")
+    assert done == {"classification": "doubtful", "floor": "attention", "override": "doubtful"}
+    shown = await loans.get_loan(ctx, loan_id)
+    assert (shown["classification"], shown["classification_floor"]) == ("doubtful", "attention")
+    await cob.close_business_date(ctx)  # the close keeps the override
+    ctx = await fresh(ctx)
+    assert (await loans.get_loan(ctx, loan_id))["classification"] == "doubtful"
+    await classification.override(ctx, loan_id, None, "重整计划获批，恢复按逾期天数分类")
+    assert (await loans.get_loan(ctx, loan_id))["classification"] == "attention"
+    changes = await classification.history(ctx, loan_id)
+    assert [(c["source"], c["new"]) for c in changes[:2]] == [("manual", "attention"),
+                                                             ("manual", "doubtful")]
+    async with tenant_scope(ctx, write=False):
+        audited = await AuditEntry.count().where(AuditEntry.tenant_id == ctx.tenant_id,
+                                                 AuditEntry.action == "loan.classify")
+    assert audited == 2
+    officer = ctx.__class__(tenant=ctx.tenant, username="o")  # no permissions at all
+    with pytest.raises(Forbidden):
+        await classification.override(officer, loan_id, "loss", "无权限的人试图调整")
+
+
+async def test_catch_up_closes_back_dated_loans_and_keeps_the_date(kernel: Any,
+                                                                   new_tenant: Any) -> None:
+    ctx, customer = await setup(new_tenant)
+    today = ctx.tenant.business_date
+    loan = await disburse(ctx, customer, today - timedelta(days=70))
+    assert await cob.catch_up(ctx) == 70
+    ctx = await fresh(ctx)
+    assert ctx.tenant.business_date == today
+    async with tenant_scope(ctx, write=False):
+        row, _ = await loans.load(ctx, uuid.UUID(loan["id"]))
+    assert row["last_closed_on"] == today - timedelta(days=1) and row["days_past_due"] > 0
+    await assert_book_equals_loans(ctx)
+    run = await cob.close_business_date(ctx)  # tonight's close takes the last day only
+    assert run["loans"] == 1
+
+
+async def test_the_close_through_the_api_and_the_screen(kernel: Any, new_tenant: Any,
+                                                        client: Any) -> None:
+    from core import outbox
+    from tests.conftest import login
+    from tests.integration.test_ui_pages import sign_in
+
+    ctx, customer = await setup(new_tenant)
+    today = ctx.tenant.business_date
+    loan = await disburse(ctx, customer, today - timedelta(days=40))
+    h = await login(client, ctx.tenant.slug)
+    r = await client.post("/api/v1/cob/runs", headers=h,
+                          json={"business_date": (today + timedelta(days=2)).isoformat()})
+    assert r.status_code == 422 and "跳过" in r.text
+    r = await client.post("/api/v1/cob/runs", headers=h, json={})
+    assert r.status_code == 202 and r.json()["status"] == "queued", r.text
+    await outbox.run_due(ctx.tenant)
+    r = await client.get("/api/v1/cob/runs", headers=h)
+    body = r.json()
+    assert body["business_date"] == (today + timedelta(days=1)).isoformat()
+    assert body["runs"][0]["status"] == "done" and body["runs"][0]["loans"] == 41
+    csrf = await sign_in(client, ctx.tenant.slug)
+    page = await client.get("/servicing/cob")
+    assert page.status_code == 200 and "日终" in page.text and "cob-done" in page.text
+    r = await client.post(f"/servicing/loans/{loan['id']}/classification",
+                          data={"_csrf": csrf, "classification": "loss", "reason": "短"})
+    assert r.status_code == 422 and "原因" in r.text
+    r = await client.post(f"/servicing/loans/{loan['id']}/classification",
+                          data={"_csrf": csrf, "classification": "substandard",
+                                "reason": "借款人经营恶化"})
+    assert r.status_code == 303
+    page = await client.get(f"/servicing/loans/{loan['id']}")
+    assert "借款人经营恶化" in page.text and "classification-history" in page.text
+    r = await client.post("/servicing/cob/run", data={"_csrf": csrf})
+    assert r.status_code == 303 and r.headers["location"] == "/servicing/cob?queued=1"
