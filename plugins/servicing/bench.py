@@ -82,11 +82,13 @@ def templates(today: date) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]
     return loans, installments
 
 
-def _loan_id(d: cob_sql.Dialect, x: str) -> str:
+def _loan_id(d: cob_sql.Dialect, x: str, salt: int) -> str:
+    """A loan id made of its sequence number (and a salt, so books can sit side by side)."""
+    tag = f"{int(salt) % 65536:04x}"
     if d.pg:
-        return (f"(lpad(to_hex({x}), 8, '0') || '-0000-4000-8000-' || "
+        return (f"(lpad(to_hex({x}), 8, '0') || '-{tag}-4000-8000-' || "
                 f"lpad(to_hex({x}), 12, '0'))::uuid")
-    return f"printf('%08x-0000-4000-8000-%012x', {x}, {x})"
+    return f"printf('%08x-{tag}-4000-8000-%012x', {x}, {x})"
 
 
 def _series(d: cob_sql.Dialect, n: int) -> str:
@@ -97,10 +99,12 @@ def _series(d: cob_sql.Dialect, n: int) -> str:
 
 
 async def seed(engine: Any, d: cob_sql.Dialect, tenant_id: uuid.UUID, product_id: uuid.UUID,
-               n: int, today: date) -> None:
+               n: int, today: date, salt: int = 0) -> None:
     """N loans and their installments, set-based, from the per-date templates."""
     loans, installments = templates(today)
     p = d.p
+    await fetch(engine, "DROP TABLE IF EXISTS bench_loan")
+    await fetch(engine, "DROP TABLE IF EXISTS bench_inst")
     await fetch(engine, "CREATE TEMP TABLE bench_loan (k INT, bad INT, disbursed_on DATE, "
                         "maturity_on DATE, n INT, start DATE, due DATE, interest BIGINT, "
                         "base BIGINT, accrued BIGINT, receivable BIGINT, dpd INT, "
@@ -129,7 +133,7 @@ async def seed(engine: Any, d: cob_sql.Dialect, tenant_id: uuid.UUID, product_id
           accrual_base_interest, accrual_base_fees, interest_accrued, fees_accrued,
           interest_receivable, fees_receivable, penalty_rate_e6, compound_rate_e6, day_basis,
           penalty_grace_days)
-        SELECT {_loan_id(d, 's.x')}, {p('uuid')}, 'B' || s.x, {_loan_id(d, 's.x')},
+        SELECT {_loan_id(d, 's.x', salt)}, {p('uuid')}, 'B' || s.x, {_loan_id(d, 's.x', salt)},
           {p('uuid')}, 'BENCH', 'active', 1000000, '12', 12, t.disbursed_on, t.maturity_on,
           {p('json')}, 1, {p('date')}, t.dpd, t.bucket, t.floor, 0, 1, CURRENT_TIMESTAMP, t.n,
           t.start, t.due, t.interest, 0, t.base, 0, t.accrued, 0, t.receivable, 0,
@@ -141,7 +145,7 @@ async def seed(engine: Any, d: cob_sql.Dialect, tenant_id: uuid.UUID, product_id
         INSERT INTO loan_installment (id, tenant_id, loan_id, schedule_version, n, due_on,
           principal, interest, fees, penalty, compound, principal_paid, interest_paid,
           fees_paid, penalty_paid, compound_paid, settled_on, penalty_e6, compound_e6)
-        SELECT {d.new_id}, {p('uuid')}, {_loan_id(d, 's.x')}, 1, t.n, t.due_on, t.principal,
+        SELECT {d.new_id}, {p('uuid')}, {_loan_id(d, 's.x', salt)}, 1, t.n, t.due_on, t.principal,
           t.interest, 0, 0, 0, t.principal_paid, t.interest_paid, 0, 0, 0, t.settled_on, 0, 0
         FROM {_series(d, n)} JOIN bench_inst t
           ON t.k = s.x % {DAYS} AND t.bad = CASE WHEN s.x % {BAD_EVERY} = 0 THEN 1 ELSE 0 END
