@@ -42,7 +42,8 @@ async def load_loans(ctx: Context, data: Any, source: PackSource) -> None:
     """`loans:` a list of loans to disburse after the records (demo and test data):
     `{customer: {resident_id: ...} | {credit_code: ...}, product, amount, periods,
     disbursed_on, paid_installments: N}`; the first N installments are repaid on their due
-    dates through the same repayment path a cashier uses."""
+    dates through the same repayment path a cashier uses. Then the loans are closed through
+    the day before the business date (cob.catch_up): accrual, penalty, days past due."""
     import uuid
 
     from core import records
@@ -85,6 +86,9 @@ async def load_loans(ctx: Context, data: Any, source: PackSource) -> None:
         except XindaiError as exc:
             raise PackError(source.path, line, f"loans[{i + 1}]：{exc.message('zh-CN')} / "
                             f"{exc.message('en')}") from None
+    from plugins.servicing import cob
+
+    await cob.catch_up(ctx)  # back-dated loans reach the state the nightly closes give
 
 
 async def export_loans(ctx: Context) -> Any:

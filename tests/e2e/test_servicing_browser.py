@@ -98,7 +98,7 @@ def test_finance_previews_and_confirms_a_repayment_on_a_demo_loan(
     sign_in(page, base, "finance", password)
     page.wait_for_url(f"{base}/")
     page.goto(f"{base}/servicing/loans?status=active")
-    page.click(".loans-table tr:has-text('50,000.00') td.title-cell a")  # behind on payments
+    page.click(".loans-table tr:has-text('80,000.00') td.title-cell a")  # 46 days past due
     page.wait_for_url(re.compile(r".*/servicing/loans/[0-9a-f-]{36}$"))
     loan_url = page.url
     number = page.inner_text("h1.loan-number")
@@ -106,13 +106,13 @@ def test_finance_previews_and_confirms_a_repayment_on_a_demo_loan(
 
     # the preview comes in place (htmx), nothing is posted yet
     page.evaluate("window.__samePage = true")
-    page.fill("#f-amount", "5000")
+    page.fill("#f-amount", "10000")
     page.select_option("#f-channel", "cash")
     page.fill("#f-reference", "E2E-收据-001")
     page.click("#preview-repayment")
     page.locator("#repayment-preview .allocation-table tbody tr").first.wait_for()
     preview = page.inner_text("#repayment-preview")
-    assert "利息" in preview and "本金" in preview and "5,000.00" in preview
+    assert "利息" in preview and "本金" in preview and "10,000.00" in preview and "罚息" in preview
     assert page.locator("#repayment-preview .allocation-table tbody tr").count() >= 2
     assert page.evaluate("window.__samePage === true")
     assert "E2E-收据-001" not in page.inner_text(".transactions-table")
@@ -125,14 +125,14 @@ def test_finance_previews_and_confirms_a_repayment_on_a_demo_loan(
     assert "还款金额应为大于 0" in page.inner_text("#e-amount")
     assert page.locator("#confirm-repayment").count() == 0
 
-    page.fill("#f-amount", "5000")
+    page.fill("#f-amount", "10000")
     page.click("#preview-repayment")
     page.locator("#confirm-repayment").wait_for()
     page.click("#confirm-repayment")
     page.wait_for_url(re.compile(r".*done=repaid.*"))
     assert "还款已入账" in page.inner_text(".done-notice")
     row = page.locator(".transactions-table tr", has_text="E2E-收据-001")
-    assert row.count() == 1 and "现金" in row.inner_text() and "5,000.00" in row.inner_text()
+    assert row.count() == 1 and "现金" in row.inner_text() and "10,000.00" in row.inner_text()
     assert row.locator("summary", has_text="冲正").count() == 1
     page.screenshot(path=str(shots(tmp_path) / "loan-after-repayment.png"), full_page=True)
 
