@@ -241,6 +241,8 @@ def view(loan: dict[str, Any], installments: list[dict[str, Any]],
         "days_past_due": loan["days_past_due"], "bucket": loan["bucket"],
         "classification": loan["classification_override"] or loan["classification"],
         "credit_balance": yuan(loan["credit_balance"]),
+        "written_off_on": loan["written_off_on"].isoformat() if loan["written_off_on"] else None,
+        "recovered": yuan(sum(t["amount"] for t in transactions if t["kind"] == "recovery")),
         "outstanding": {k: yuan(v) for k, v in outstanding.items()},
         "schedule_version": loan["schedule_version"],
         "installments": [{
