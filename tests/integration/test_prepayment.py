@@ -13,10 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.errors import ValidationFailed
 from core.tenancy import tenant_scope
 from plugins.servicing import cob, ledger, loans, payoff, prepayment, products, repayments
+from plugins.servicing.loans import yuan
 from plugins.servicing.tables import JournalEntry, LoanInstallment, LoanTransaction
 from tests.conftest import login
 from tests.integration.test_cob import assert_book_equals_loans
@@ -292,3 +295,55 @@ async def test_a_loan_officer_may_not_prepay(kernel: Any, client: Any, new_tenan
     r = await client.post(f"/api/v1/loans/{loan_id}/prepayments",
                           headers={**h, "Idempotency-Key": "o1"}, json={"amount": "3000"})
     assert r.status_code == 403, r.text
+
+
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("repay"), st.integers(1, 150_000)),
+    st.tuples(st.just("prepay"), st.integers(1, 700_000),
+              st.sampled_from(prepayment.MODES)),
+    st.tuples(st.just("full"), st.just(0)),
+    st.tuples(st.just("close"), st.integers(1, 35)),
+), min_size=1, max_size=6)
+
+
+async def assert_nothing_negative(ctx: Any) -> None:
+    """No loan's asset balance below zero, no installment paid beyond what it charged."""
+    async with tenant_scope(ctx, write=False):
+        rows = await LoanInstallment.select().where(LoanInstallment.tenant_id == ctx.tenant_id)
+    for row in rows:
+        for c in ("principal", "interest", "fees", "penalty", "compound"):
+            assert 0 <= row[f"{c}_paid"] <= row[c], (row["n"], c)
+    book = await ledger.balances(ctx)
+    assert book.get(ledger.CUSTOMER_CREDIT, 0) <= 0
+    for account in (ledger.LOANS, ledger.INTEREST_RECEIVABLE, ledger.FEE_RECEIVABLE,
+                    ledger.PENALTY_RECEIVABLE):
+        assert book.get(account, 0) >= 0, account
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS, back=st.integers(0, 70))
+async def test_random_money_movements_keep_the_book_equal_to_the_loans(
+        sqlite: Any, ops: list[tuple[Any, ...]], back: int) -> None:
+    """Repayments, partial and full prepayments and closes of business in any order: after
+    each, the book equals the loans and nothing is negative; a refusal writes nothing."""
+    from tests.conftest import _tenant_factory
+
+    config = {**CONFIG, "fees": [{"name": "管理费", "percent": "0.1", "when": "each_period"}],
+              "prepayment": {"after_periods": 0, "fee_percent": "1", "mode": "reduce_term"}}
+    ctx, loan_id, _ = await caught_up(_tenant_factory(), config, days=back)
+    for op, value, *rest in ops:
+        before = await counts(ctx)
+        try:
+            if op == "repay":
+                await repayments.post_repayment(ctx, loan_id, {"amount": yuan(value)})
+            elif op == "prepay":
+                await prepayment.prepay(ctx, loan_id, {"amount": yuan(value), "mode": rest[0]})
+            elif op == "full":
+                await prepayment.prepay(ctx, loan_id, {"full": True})
+            else:
+                ctx = await run_days(ctx, value)
+        except ValidationFailed:
+            assert await counts(ctx) == before
+        await assert_book_equals_loans(ctx)
+        await assert_nothing_negative(ctx)
