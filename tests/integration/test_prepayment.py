@@ -208,6 +208,43 @@ async def test_the_customers_credit_is_used_first(kernel: Any, new_tenant: Any) 
     await assert_book_equals_loans(ctx)
 
 
+async def test_a_back_dated_prepayment_trues_up_the_accrual(kernel: Any,
+                                                             new_tenant: Any) -> None:
+    ctx, loan_id, _ = await caught_up(new_tenant)  # the first due date was ~15 days ago
+    on = ctx.tenant.business_date - timedelta(days=5)
+    q = await payoff.payoff(ctx, loan_id, on)
+    income = (await ledger.balances(ctx)).get(ledger.INTEREST_INCOME, 0)
+    after = await prepayment.prepay(ctx, loan_id, {"amount": "5000", "paid_on": on.isoformat()})
+    assert after["prepayment"]["accrued_interest"] == q["accrued_interest"]
+    async with tenant_scope(ctx, write=False):
+        [entry] = await JournalEntry.select().where(
+            JournalEntry.tenant_id == ctx.tenant_id,
+            JournalEntry.key == f"accrual:{loan_id}:v2").run()
+    assert entry["posted_on"] == ctx.tenant.business_date
+    # the days closed after `on` accrued on the old balance: less is earned on the new one
+    assert (await ledger.balances(ctx)).get(ledger.INTEREST_INCOME, 0) > income
+    await assert_book_equals_loans(ctx)
+    ctx = await run_days(ctx, 3)
+    await assert_book_equals_loans(ctx)
+
+
+async def test_reversing_a_repayment_made_before_a_prepayment(kernel: Any,
+                                                             new_tenant: Any) -> None:
+    ctx, loan_id, _ = await caught_up(new_tenant)
+    paid = await repayments.post_repayment(ctx, loan_id, {"amount": "500"})
+    [txn] = [t for t in paid["transactions"] if t["kind"] == "repayment"]
+    await prepayment.prepay(ctx, loan_id, {"amount": "3000"})
+    after = await repayments.reverse_repayment(ctx, uuid.UUID(txn["id"]), "退票")
+    assert after["installments"][0]["settled_on"] is None  # owed again, on the new version
+    await assert_book_equals_loans(ctx)
+    ctx = await run_days(ctx, 3)
+    await assert_book_equals_loans(ctx)
+    with pytest.raises(ValidationFailed) as info:  # a prepayment is not reversed this way
+        prepaid = next(t for t in after["transactions"] if t["kind"] == "prepayment")
+        await repayments.reverse_repayment(ctx, uuid.UUID(prepaid["id"]))
+    assert "不是还款" in info.value.errors[0].message("zh-CN")
+
+
 @pytest.mark.parametrize("change, text", [
     ({"amount": "-5"}, "大于 0"),
     ({"amount": "abc"}, "最多两位小数"),
