@@ -125,3 +125,31 @@ async def test_reschedule_needs_its_permission_and_a_key(kernel: Any, client: An
     assert first.status_code == again.status_code == 201, first.text
     assert first.json() == again.json() and first.json()["periods"] == 14
     assert (await loans.get_loan(ctx, loan_id))["schedule_version"] == 2
+
+
+@pytest.mark.parametrize("method", ["equal_principal", "interest_only", "flat", "bullet"])
+async def test_every_method_is_prepaid_and_rescheduled_with_the_book_equal(
+        kernel: Any, new_tenant: Any, method: str) -> None:
+    from tests.integration.test_loans import CONFIG
+
+    config = {**CONFIG, "method": method,
+              "fees": [{"name": "管理费", "amount": "3", "when": "each_period"}]}
+    ctx, loan_id, _ = await caught_up(new_tenant, config, days=40)
+    before = await loans.get_loan(ctx, loan_id)
+    short = await prepayment.prepay(ctx, loan_id, {"amount": "2000", "mode": "reduce_term"})
+    assert Decimal(short["outstanding"]["principal"]) < Decimal(before["outstanding"]["principal"])
+    if method == "equal_principal":  # the principal part is kept: fewer periods
+        assert short["periods"] < before["periods"]
+    if method in ("interest_only", "bullet"):  # nothing to shorten
+        assert short["maturity_on"] == before["maturity_on"]
+    await assert_book_equals_loans(ctx)
+    ctx = await run_days(ctx, 2)
+    longer = await reschedule.reschedule(ctx, loan_id, {"annual_rate": "9", "extra_periods": 2,
+                                                        "reason": "展期并降息"})
+    assert longer["maturity_on"] > short["maturity_on"] and longer["annual_rate"] == "9"
+    assert sum(cents(i["principal"]) for i in longer["installments"]) == 1_000_000
+    await assert_book_equals_loans(ctx)
+    ctx = await run_days(ctx, 3)
+    await assert_book_equals_loans(ctx)
+    await prepayment.prepay(ctx, loan_id, {"full": True})
+    await assert_book_equals_loans(ctx)
