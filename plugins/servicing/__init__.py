@@ -41,6 +41,8 @@ def register_permissions(register):  # type: ignore[no-untyped-def]
         ("ledger.read", "查看总账", "View the ledger"),
         ("cob.run", "执行日终", "Run the close of business"),
         ("loan.classify", "调整五级分类", "Override loan classification"),
+        ("loan.reschedule", "展期与变更利率", "Reschedule loans"),
+        ("loan.write_off", "核销贷款", "Write loans off"),
     ):
         register(Permission(code, zh, en))
 
@@ -54,10 +56,11 @@ def register_role_grants(register):  # type: ignore[no-untyped-def]
         ("loan_officer", read),
         ("risk_reviewer", (*read, "loan.classify")),
         ("branch_manager", read),
-        ("finance", (*read, "loan.disburse", "loan.repay", "ledger.read", "cob.run")),
+        ("finance", (*read, "loan.disburse", "loan.repay", "ledger.read", "cob.run",
+                     "loan.reschedule")),
         ("collector", ("loan.read",)),
         ("general_manager", (*read, "ledger.read", "product.manage", "cob.run",
-                             "loan.classify")),
+                             "loan.classify", "loan.reschedule", "loan.write_off")),
         ("compliance", (*read, "ledger.read")),
     ):
         register(RoleGrant(role, perms))

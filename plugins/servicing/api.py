@@ -21,10 +21,13 @@ from plugins.servicing import (
     ledger,
     loans,
     payoff,
+    prepayment,
     preview,
     products,
     repayments,
+    reschedule,
     statement,
+    writeoff,
 )
 from plugins.servicing.response import to_contract
 
@@ -103,6 +106,52 @@ async def reverse(ctx: CurrentContext, transaction_id: FromPath[UUID],
     """`{"reason": "退票"}`: undoes the repayment; later repayments are allocated again
     without it. Requires `Idempotency-Key`. Answers the loan."""
     return await repayments.reverse_repayment(ctx, transaction_id, str(data.get("reason") or ""))
+
+
+@post("/loans/{loan_id:uuid}/prepayments", tags=[TAG], summary="Post a prepayment",
+      opt={"permission": "loan.repay", "idempotent": True}, status_code=201)
+async def prepay(ctx: CurrentContext, loan_id: FromPath[UUID],
+                 data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """`{"amount"? | "full": true, "paid_on"?, "channel", "reference"?, "mode"?:
+    "reduce_term"|"reduce_installment"}`: pays what is due, the running period's accrued
+    interest, the prepayment fee, then principal; a new schedule version (or the loan
+    settled). Requires `Idempotency-Key`. Answers the loan with the split."""
+    return await prepayment.prepay(ctx, loan_id, data)
+
+
+@post("/loans/{loan_id:uuid}/prepayments/quote", tags=[TAG],
+      summary="Quote a prepayment (writes nothing)", opt={"permission": "loan.read"},
+      status_code=200)
+async def prepay_quote(ctx: CurrentContext, loan_id: FromPath[UUID],
+                       data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """The same body as a prepayment: the split and the new schedule it would make."""
+    return await prepayment.quote(ctx, loan_id, data)
+
+
+@post("/loans/{loan_id:uuid}/reschedule", tags=[TAG], summary="Reschedule a loan",
+      opt={"permission": "loan.reschedule", "idempotent": True}, status_code=201)
+async def reschedule_loan(ctx: CurrentContext, loan_id: FromPath[UUID],
+                          data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """`{"annual_rate"?, "extra_periods"?, "reason"}`: a new schedule version for the
+    principal not yet due. Requires `Idempotency-Key`. Answers the loan."""
+    return await reschedule.reschedule(ctx, loan_id, data)
+
+
+@post("/loans/{loan_id:uuid}/write-off", tags=[TAG], summary="Write a loan off",
+      opt={"permission": "loan.write_off", "idempotent": True}, status_code=201)
+async def write_off(ctx: CurrentContext, loan_id: FromPath[UUID],
+                    data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """`{"reason"}`: the loan's balances against 1304. Requires `Idempotency-Key`."""
+    return await writeoff.write_off(ctx, loan_id, data)
+
+
+@post("/loans/{loan_id:uuid}/recoveries", tags=[TAG], summary="Post a recovery",
+      opt={"permission": "loan.repay", "idempotent": True}, status_code=201)
+async def recover(ctx: CurrentContext, loan_id: FromPath[UUID],
+                  data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    """`{"amount", "paid_on"?, "channel", "reference"?}` for a written-off loan: Dr 1002 /
+    Cr 1304. Requires `Idempotency-Key`. Answers the loan."""
+    return await writeoff.recover(ctx, loan_id, data)
 
 
 @get("/loans", tags=[TAG], summary="List loans", opt={"permission": "loan.read"})
@@ -190,5 +239,7 @@ def _product(p: dict[str, Any]) -> dict[str, Any]:
             "version": p["version"], "config": p["config"]}
 
 
-ROUTES = [run_cob, cob_runs, classify, classification_history, list_products, get_product, put_product, quote, disburse, repay, repay_preview,
-          reverse, list_loans, get_loan, payoff_quote, loan_statement, trial_balance]
+ROUTES = [list_products, get_product, put_product, quote, disburse, repay, repay_preview,
+          reverse, prepay, prepay_quote, reschedule_loan, write_off, recover, list_loans,
+          get_loan, payoff_quote, loan_statement, classify, classification_history, run_cob,
+          cob_runs, trial_balance]

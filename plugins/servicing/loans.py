@@ -248,6 +248,8 @@ def view(loan: dict[str, Any], installments: list[dict[str, Any]],
                        "fees": yuan(loan["fees_receivable"])},
         "last_closed_on": loan["last_closed_on"].isoformat() if loan["last_closed_on"] else None,
         "credit_balance": yuan(loan["credit_balance"]),
+        "written_off_on": loan["written_off_on"].isoformat() if loan["written_off_on"] else None,
+        "recovered": yuan(sum(t["amount"] for t in transactions if t["kind"] == "recovery")),
         "outstanding": {k: yuan(v) for k, v in outstanding.items()},
         "schedule_version": loan["schedule_version"],
         "installments": [{

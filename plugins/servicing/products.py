@@ -151,22 +151,32 @@ def _check_penalty(penalty: Any) -> None:
         raise ValidationFailed([_error("penalty", "product_penalty")])
 
 
+def range_errors(config: dict[str, Any], principal: Decimal | None = None,
+                 periods: int | None = None, rate: Decimal | None = None) -> list[FieldError]:
+    """The product's range checks for whichever of amount, term and rate are given, so a
+    later change of a loan (a reschedule) is held to the same limits and messages as its
+    disbursement."""
+    errors = []
+    if principal is not None and not (
+            Decimal(config["amount_min"]) <= principal <= Decimal(config["amount_max"])):
+        errors.append(_error("amount", "out_of_range", min=config["amount_min"],
+                             max=config["amount_max"]))
+    if periods is not None and not int(config["term_min"]) <= periods <= int(config["term_max"]):
+        errors.append(_error("periods", "out_of_range", min=config["term_min"],
+                             max=config["term_max"]))
+    if rate is not None and not Decimal(config["rate_min"]) <= rate <= Decimal(config["rate_max"]):
+        errors.append(_error("annual_rate", "out_of_range", min=config["rate_min"],
+                             max=config["rate_max"]))
+    return errors
+
+
 def terms_for(config: dict[str, Any], principal: Decimal, periods: int,
               annual_rate: Decimal | None, disbursed_on: date,
               first_due_on: date | None = None) -> Terms:
     """The engine's terms for one loan of this product; out-of-range choices are refused
     naming the field and the limits."""
     rate = Decimal(config["rate_default"]) if annual_rate is None else annual_rate
-    errors = []
-    if not Decimal(config["amount_min"]) <= principal <= Decimal(config["amount_max"]):
-        errors.append(_error("amount", "out_of_range", min=config["amount_min"],
-                             max=config["amount_max"]))
-    if not int(config["term_min"]) <= periods <= int(config["term_max"]):
-        errors.append(_error("periods", "out_of_range", min=config["term_min"],
-                             max=config["term_max"]))
-    if not Decimal(config["rate_min"]) <= rate <= Decimal(config["rate_max"]):
-        errors.append(_error("annual_rate", "out_of_range", min=config["rate_min"],
-                             max=config["rate_max"]))
+    errors = range_errors(config, principal, periods, rate)
     if errors:
         raise ValidationFailed(errors)
     request = {key: config[key] for key in SCHEDULE_KEYS if key in config}

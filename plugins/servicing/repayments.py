@@ -25,7 +25,7 @@ from core.errors import FieldError, NotFound, ValidationFailed
 from core.events import emit
 from core.i18n import register_messages
 from core.tenancy import Context, tenant_scope
-from plugins.servicing import ledger
+from plugins.servicing import guards, ledger
 from plugins.servicing.allocation import COMPONENTS, Allocation, Due, allocate
 from plugins.servicing.loans import _date, fen, get_loan, load, money
 from plugins.servicing.tables import Loan, LoanInstallment, LoanTransaction
@@ -100,8 +100,7 @@ def split(loan: dict[str, Any], installments: list[dict[str, Any]], amount: int,
     """Where a payment goes: the loan's frozen allocation order and mode (pure); refuses
     a loan that is not active, a date before disbursement, and an overpayment the product
     refuses."""
-    if loan["status"] != "active":
-        raise ValidationFailed([_error("loan", "loan_not_active", status=loan["status"])])
+    guards.refuse_status(loan, "repay")  # settled, or written off: a recovery instead
     if paid_on < loan["disbursed_on"]:
         raise ValidationFailed([_error("paid_on", "before_disbursement",
                                        disbursed_on=loan["disbursed_on"].isoformat())])
@@ -277,6 +276,8 @@ async def reverse_repayment(ctx: Context, transaction_id: uuid.UUID, reason: str
             raise NotFound()
         target = found[0]
         loan, installments = await load(ctx, target["loan_id"], lock=True)
+        if loan["status"] == "written_off":  # off the book: taking a payment back would
+            guards.refuse_status(loan, "reverse")  # put it back on
         if target["kind"] != "repayment":
             raise ValidationFailed([_error("transaction", "not_a_repayment")])
         if target["reversed_by"] is not None:
