@@ -75,8 +75,8 @@ async def prepare(engine: Any, d: Dialect) -> None:
         cols = columns.format(uuid="UUID" if d.pg else "TEXT")
         suffix = " ON COMMIT DELETE ROWS" if d.pg else ""
         await fetch(engine, f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols}){suffix}")
-        if not d.pg:
-            await fetch(engine, f"DELETE FROM {name}")
+        # empty even inside one transaction (a pack closes many days in its own)
+        await fetch(engine, f"DELETE FROM {name}")
 
 
 def _chunk(d: Dialect, alias: str = "l") -> str:

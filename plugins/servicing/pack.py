@@ -41,9 +41,10 @@ async def export_products(ctx: Context) -> Any:
 async def load_loans(ctx: Context, data: Any, source: PackSource) -> None:
     """`loans:` a list of loans to disburse after the records (demo and test data):
     `{customer: {resident_id: ...} | {credit_code: ...}, product, amount, periods,
-    disbursed_on, paid_installments: N}`; the first N installments are repaid on their due
+    disbursed_on, paid_installments: N, write_off?: reason}`; the first N installments are repaid on their due
     dates through the same repayment path a cashier uses. Then the loans are closed through
-    the day before the business date (cob.catch_up): accrual, penalty, days past due."""
+    the day before the business date (cob.catch_up): accrual, penalty, days past due; and
+    those with `write_off` are written off with that reason."""
     import uuid
 
     from core import records
@@ -53,6 +54,7 @@ async def load_loans(ctx: Context, data: Any, source: PackSource) -> None:
     if not isinstance(data, list):
         raise PackError(source.path, source.lines.get("loans"),
                         "loans 应为列表 / loans must be a list")
+    written_off: list[tuple[uuid.UUID, str, Any]] = []
     for i, spec in enumerate(data):
         line = getattr(spec, "line", None) or source.lines.get("loans")
         try:
@@ -79,6 +81,8 @@ async def load_loans(ctx: Context, data: Any, source: PackSource) -> None:
                 await repayments.post_repayment(ctx, uuid.UUID(loan["id"]), {
                     "amount": installment["total"], "paid_on": installment["due_on"],
                     "channel": "transfer", "reference": f"DEMO-{loan['number']}"})
+            if spec.get("write_off"):
+                written_off.append((uuid.UUID(loan["id"]), str(spec["write_off"]), line))
         except ValidationFailed as exc:
             raise PackError(source.path, line, f"loans[{i + 1}]：" + "；".join(
                 e.message("zh-CN") for e in exc.errors) + " / " + "; ".join(
@@ -86,9 +90,15 @@ async def load_loans(ctx: Context, data: Any, source: PackSource) -> None:
         except XindaiError as exc:
             raise PackError(source.path, line, f"loans[{i + 1}]：{exc.message('zh-CN')} / "
                             f"{exc.message('en')}") from None
-    from plugins.servicing import cob
+    from plugins.servicing import cob, writeoff
 
     await cob.catch_up(ctx)  # back-dated loans reach the state the nightly closes give
+    for loan_id, reason, line in written_off:  # with their accrual and penalty to date
+        try:
+            await writeoff.write_off(ctx, loan_id, {"reason": reason})
+        except ValidationFailed as exc:
+            raise PackError(source.path, line, "write_off：" + "；".join(
+                e.message("zh-CN") for e in exc.errors)) from None
 
 
 async def export_loans(ctx: Context) -> Any:
