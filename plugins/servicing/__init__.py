@@ -124,9 +124,10 @@ def register_pack_sections(register):  # type: ignore[no-untyped-def]
 def register_pages(register):  # type: ignore[no-untyped-def]
     from plugins.servicing.pages import PAGES
     from plugins.servicing.pages_cob import COB_PAGES
+    from plugins.servicing.pages_ledger import LEDGER_PAGES
     from plugins.servicing.pages_loan import LOAN_PAGES
 
-    for page in (*PAGES, *LOAN_PAGES, *COB_PAGES):
+    for page in (*PAGES, *LOAN_PAGES, *COB_PAGES, *LEDGER_PAGES):
         register(page)
 
 
@@ -148,3 +149,5 @@ def register_menu_items(register):  # type: ignore[no-untyped-def]
                       "loan.disburse", 42))
     register(MenuItem("servicing_cob", "日终", "Close of business", "/servicing/cob",
                       "cob.run", 43))
+    register(MenuItem("servicing_ledger", "总账", "Ledger", "/servicing/ledger", "ledger.read",
+                      44))

@@ -234,6 +234,24 @@ async def classification_history(ctx: CurrentContext, loan_id: FromPath[UUID]
     return await classification.history(ctx, loan_id)
 
 
+@get("/ledger/accounts/{code:str}/statement", tags=[TAG],
+     summary="Account statement: opening balance, postings with running balance, closing",
+     opt={"permission": "ledger.read"})
+async def account_statement(ctx: CurrentContext, code: FromPath[str],
+                            start: FromQuery[date | None] = None,
+                            end: FromQuery[date | None] = None,
+                            loan_id: FromQuery[UUID | None] = None) -> dict[str, Any]:
+    """`?start=&end=` (dates, inclusive) and `loan_id` (one loan's postings); balances are
+    debit minus credit, in yuan."""
+    found = await ledger.account_statement(ctx, code, start, end, loan_id)
+    return {**found, "opening": loans.yuan(found["opening"]),
+            "closing": loans.yuan(found["closing"]),
+            "lines": [{**line, "posted_on": str(line["posted_on"]),
+                       "loan_id": str(line["loan_id"]) if line["loan_id"] else None,
+                       "debit": loans.yuan(line["debit"]), "credit": loans.yuan(line["credit"]),
+                       "balance": loans.yuan(line["balance"])} for line in found["lines"]]}
+
+
 def _product(p: dict[str, Any]) -> dict[str, Any]:
     return {"code": p["code"], "name": p["name"], "active": p["active"],
             "version": p["version"], "config": p["config"]}
@@ -242,4 +260,4 @@ def _product(p: dict[str, Any]) -> dict[str, Any]:
 ROUTES = [list_products, get_product, put_product, quote, disburse, repay, repay_preview,
           reverse, prepay, prepay_quote, reschedule_loan, write_off, recover, list_loans,
           get_loan, payoff_quote, loan_statement, classify, classification_history, run_cob,
-          cob_runs, trial_balance]
+          cob_runs, trial_balance, account_statement]

@@ -152,3 +152,63 @@ async def trial_balance(ctx: Context, until: date | None = None) -> list[dict[st
              "debit": int((sums.get(a["code"]) or {}).get("debit") or 0),
              "credit": int((sums.get(a["code"]) or {}).get("credit") or 0)}
             for a in accounts]
+
+
+async def account_statement(ctx: Context, code: str, start: date | None = None,
+                            end: date | None = None, loan_id: uuid.UUID | None = None,
+                            limit: int = 1000) -> dict[str, Any]:
+    """An account's statement (明细账): the opening balance before `start`, each posting
+    from `start` to `end` (for the tenant or one loan) with the running balance, and the
+    closing balance. Balances are debit minus credit, in 分."""
+    from core.db import fetch
+
+    async with tenant_scope(ctx, write=False):
+        account = await GlAccount.select().where(GlAccount.tenant_id == ctx.tenant_id,
+                                                 GlAccount.code == code).first().run()
+        if account is None:
+            raise ValidationFailed([FieldError("account", "ledger_unknown_account",
+                                               {"account": code})])
+        where = "p.tenant_id = {} AND p.account_code = {}"
+        args: list[Any] = [ctx.tenant_id, code]
+        if loan_id is not None:
+            where += " AND p.loan_id = {}"
+            args.append(loan_id)
+        opening = 0
+        if start is not None:
+            rows = await fetch(
+                Posting._meta.db,
+                "SELECT SUM(p.debit) AS debit, SUM(p.credit) AS credit FROM posting p JOIN "
+                "journal_entry e ON e.id = p.entry_id AND e.tenant_id = p.tenant_id "
+                f"WHERE {where} AND e.posted_on < {{}}", *args, start)
+            opening = int(rows[0]["debit"] or 0) - int(rows[0]["credit"] or 0)
+        cut = ""
+        if start is not None:
+            cut += " AND e.posted_on >= {}"
+            args.append(start)
+        if end is not None:
+            cut += " AND e.posted_on <= {}"
+            args.append(end)
+        lines = await fetch(
+            Posting._meta.db,
+            "SELECT e.posted_on, e.key, e.memo, p.loan_id, l.number, p.debit, p.credit "
+            "FROM posting p JOIN journal_entry e ON e.id = p.entry_id AND e.tenant_id = "
+            "p.tenant_id LEFT JOIN loan l ON l.id = p.loan_id AND l.tenant_id = p.tenant_id "
+            f"WHERE {where}{cut} ORDER BY e.posted_on, e.created_at, p.id LIMIT {int(limit) + 1}",
+            *args)
+        total = await fetch(
+            Posting._meta.db,
+            "SELECT SUM(p.debit) AS debit, SUM(p.credit) AS credit FROM posting p JOIN "
+            "journal_entry e ON e.id = p.entry_id AND e.tenant_id = p.tenant_id "
+            f"WHERE {where}{cut}", *args)
+    closing = opening + int(total[0]["debit"] or 0) - int(total[0]["credit"] or 0)
+    balance = opening
+    out = []
+    for line in lines[:limit]:
+        balance += int(line["debit"]) - int(line["credit"])
+        out.append({"posted_on": line["posted_on"], "key": line["key"], "memo": line["memo"],
+                    "loan_id": line["loan_id"], "loan_number": line["number"],
+                    "debit": int(line["debit"]), "credit": int(line["credit"]),
+                    "balance": balance})
+    return {"code": code, "name": account["name"], "kind": account["kind"],
+            "opening": opening, "lines": out, "closing": closing,
+            "truncated": len(lines) > limit}

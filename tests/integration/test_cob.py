@@ -298,3 +298,35 @@ async def test_the_close_through_the_api_and_the_screen(kernel: Any, new_tenant:
     assert "借款人经营恶化" in page.text and "classification-history" in page.text
     r = await client.post("/servicing/cob/run", data={"_csrf": csrf})
     assert r.status_code == 303 and r.headers["location"] == "/servicing/cob?queued=1"
+
+
+async def test_account_statements_and_the_ledger_screens(kernel: Any, new_tenant: Any,
+                                                         client: Any) -> None:
+    from tests.conftest import login
+    from tests.integration.test_ui_pages import sign_in
+
+    ctx, customer = await setup(new_tenant)
+    today = ctx.tenant.business_date
+    loan = await disburse(ctx, customer, today - timedelta(days=40))
+    await cob.close_business_date(ctx)
+    ctx = await fresh(ctx)
+    loan_id = uuid.UUID(loan["id"])
+    found = await ledger.account_statement(ctx, ledger.INTEREST_RECEIVABLE, loan_id=loan_id)
+    assert len(found["lines"]) == 41  # one accrual a day, 41 closed days
+    assert found["closing"] == found["lines"][-1]["balance"] == (
+        await ledger.balances(ctx, loan_id))[ledger.INTEREST_RECEIVABLE]
+    later = await ledger.account_statement(ctx, ledger.INTEREST_RECEIVABLE,
+                                           start=today - timedelta(days=10), loan_id=loan_id)
+    assert later["opening"] + sum(line["debit"] for line in later["lines"]) == later["closing"]
+    assert len(later["lines"]) == 11
+    with pytest.raises(ValidationFailed):
+        await ledger.account_statement(ctx, "9999")
+    h = await login(client, ctx.tenant.slug)
+    r = await client.get(f"/api/v1/ledger/accounts/1303/statement?loan_id={loan_id}",
+                         headers=h)
+    assert r.status_code == 200 and r.json()["closing"] == "10000.00", r.text
+    await sign_in(client, ctx.tenant.slug)
+    page = await client.get("/servicing/ledger")
+    assert page.status_code == 200 and "试算平衡表" in page.text and "1132" in page.text
+    page = await client.get("/servicing/ledger/1132")
+    assert page.status_code == 200 and "日终计提" in page.text and loan["number"] in page.text
