@@ -156,7 +156,8 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-async def run_cob_bench(n: int, postgres_admin: str = "", chunk: int = 5000) -> dict[str, Any]:
+async def run_cob_bench(n: int, postgres_admin: str = "", chunk: int = 5000,
+                        workers: int | None = None) -> dict[str, Any]:
     """Seed, measure the floor, close the business date; the figures as a dict."""
     from core.scratch import drop_database, scratch_postgres
 
@@ -167,13 +168,14 @@ async def run_cob_bench(n: int, postgres_admin: str = "", chunk: int = 5000) -> 
             extra, name = await scratch_postgres(postgres_admin, "xindai_bench_cob")
             env.update(extra)
         try:
-            return await _measure(env, n, chunk)
+            return await _measure(env, n, chunk, workers)
         finally:
             if name:
                 await drop_database(postgres_admin, name)
 
 
-async def _measure(env: dict[str, str], n: int, chunk: int) -> dict[str, Any]:
+async def _measure(env: dict[str, str], n: int, chunk: int, workers: int | None
+                   ) -> dict[str, Any]:
     from core import kernel as K
     from core.settings import load_settings
     from core.tenancy import Context, insert_tenant, run_onboarding, tenant_scope
@@ -203,7 +205,7 @@ async def _measure(env: dict[str, str], n: int, chunk: int) -> dict[str, Any]:
                         ctx.tenant_id)
         baseline = time.perf_counter() - started
         started = time.perf_counter()
-        run = await cob.close_business_date(ctx, today, chunk_size=chunk)
+        run = await cob.close_business_date(ctx, today, chunk_size=chunk, workers=workers)
         seconds = time.perf_counter() - started
         if run["loans"] != n:
             raise RuntimeError(f"closed {run['loans']} loans of {n}")
@@ -211,6 +213,7 @@ async def _measure(env: dict[str, str], n: int, chunk: int) -> dict[str, Any]:
                 "loans_per_second": round(n / seconds), "baseline_seconds": round(baseline, 2),
                 "ratio": round(seconds / baseline, 2), "peak_rss_mb": peak_rss_mb(),
                 "engine": "postgres" if d.pg else "sqlite", "chunk": chunk,
+                "workers": (workers or cob.DEFAULT_WORKERS) if d.pg else 1,
                 "penalty": run["penalty"], "accrued": run["accrued"]}
     finally:
         await K.stop(k)

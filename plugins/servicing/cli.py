@@ -48,7 +48,9 @@ def cob() -> None:
 @click.option("--date", "requested", default=None,
               help="The business date to close (must be the tenant's; default: it).")
 @click.option("--chunk", "chunk", default=5000, show_default=True, help="Loans per transaction.")
-def cob_run(slug: str, requested: str | None, chunk: int) -> None:
+@click.option("--workers", default=None, type=int,
+              help="Chunks closed at once (PostgreSQL; default 2).")
+def cob_run(slug: str, requested: str | None, chunk: int, workers: int | None) -> None:
     """Close the business date now, in this process (safe to repeat after a crash)."""
     import json
     from datetime import date
@@ -62,7 +64,8 @@ def cob_run(slug: str, requested: str | None, chunk: int) -> None:
         fail(f"日期应为 YYYY-MM-DD / the date must be YYYY-MM-DD: {requested}", 2)
 
     async def work(ctx):  # type: ignore[no-untyped-def]
-        return await closing.close_business_date(ctx, wanted, chunk_size=max(chunk, 1))
+        return await closing.close_business_date(ctx, wanted, chunk_size=max(chunk, 1),
+                                                 workers=workers)
 
     click.echo(json.dumps(_tenant_run(slug, work), ensure_ascii=False))
 
@@ -96,8 +99,10 @@ def bench() -> None:
               help="Admin URL of a PostgreSQL server: a scratch database is created there "
                    "and dropped (default: SQLite in a temporary directory).")
 @click.option("--chunk", default=5000, show_default=True, help="Loans per transaction.")
+@click.option("--workers", default=None, type=int,
+              help="Chunks closed at once (PostgreSQL; default 2).")
 @click.option("--save", is_flag=True, help="Also write the figures under bench/results/.")
-def bench_cob(n: int, postgres: str, chunk: int, save: bool) -> None:
+def bench_cob(n: int, postgres: str, chunk: int, workers: int | None, save: bool) -> None:
     """Close one business date of N active loans: seconds, loans/s, the floor of one plain
     set-based statement touching the same loans, their ratio, and peak memory."""
     import asyncio
@@ -105,7 +110,7 @@ def bench_cob(n: int, postgres: str, chunk: int, save: bool) -> None:
 
     from plugins.servicing.bench import run_cob_bench
 
-    figures = asyncio.run(run_cob_bench(n, postgres, chunk))
+    figures = asyncio.run(run_cob_bench(n, postgres, chunk, workers))
     line = json.dumps(figures)
     click.echo(line)
     if save:

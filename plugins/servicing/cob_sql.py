@@ -10,6 +10,7 @@ either engine (SQLite's julianday is only used for whole-day differences).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -77,6 +78,27 @@ async def prepare(engine: Any, d: Dialect) -> None:
         await fetch(engine, f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols}){suffix}")
         # empty even inside one transaction (a pack closes many days in its own)
         await fetch(engine, f"DELETE FROM {name}")
+
+
+async def chunk_ranges(engine: Any, d: Dialect, tenant_id: Any, day: date, size: int
+                       ) -> list[tuple[Any, Any]]:
+    """The first and last id of each run of `size` consecutive loans behind `day`."""
+    rows = await fetch(engine, f"""
+        SELECT id, rn, total FROM (
+          SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn, COUNT(*) OVER () AS total
+          FROM loan WHERE tenant_id = {d.p('uuid')} AND status = 'active'
+            AND last_closed_on < {d.p('date')}) x
+        WHERE rn % {int(size)} = 1 OR rn % {int(size)} = 0 OR rn = total ORDER BY rn
+    """, tenant_id, day)
+    ranges, lo = [], None
+    for r in rows:
+        this = uuid.UUID(str(r["id"]))  # asyncpg's own UUID type, or SQLite's text
+        if lo is None:
+            lo = this
+        if r["rn"] % size == 0 or r["rn"] == r["total"]:
+            ranges.append((lo, this))
+            lo = None
+    return ranges
 
 
 def _chunk(d: Dialect, alias: str = "l") -> str:
