@@ -125,8 +125,9 @@ def register_pages(register):  # type: ignore[no-untyped-def]
     from plugins.servicing.pages import PAGES
     from plugins.servicing.pages_cob import COB_PAGES
     from plugins.servicing.pages_loan import LOAN_PAGES
+    from plugins.servicing.pages_loan_actions import LOAN_ACTION_PAGES
 
-    for page in (*PAGES, *LOAN_PAGES, *COB_PAGES):
+    for page in (*PAGES, *LOAN_PAGES, *LOAN_ACTION_PAGES, *COB_PAGES):
         register(page)
 
 
