@@ -164,6 +164,12 @@ async def context(ctx: Context, loan: dict[str, Any], forms: dict[str, Any]) -> 
             "amount": "", "paid_on": ctx.tenant.business_date.isoformat(),
             "channel": "transfer", "reference": "", "form_token": _token()},
         recovery_errors=forms.pop("recovery_errors", {}))
+    panels = {"prepay_errors": out["may_prepay"], "resched_errors": out["may_reschedule"],
+              "writeoff_errors": out["may_write_off"], "recovery_errors": out["may_recover"]}
+    # a form sent from a page that is out of date (the loan settled or written off since)
+    # is refused by the service; its panel is gone, so the refusal stands at the top
+    out["action_refusal"] = next((message for key, shown in panels.items() if not shown
+                                  for message in out[key].values()), "")
     if out["may_write_off"]:
         book = await ledger.balances(ctx, loan_id)
         total = writeoff.write_off_lines(book)[1]
