@@ -228,4 +228,19 @@ def test_finance_previews_and_confirms_a_partial_prepayment(
     assert "提前还款已入账" in page.inner_text(".done-notice")
     assert "第 2 版" in page.inner_text("#schedule-title")
     assert page.locator(".schedule-table tbody tr").count() < 13  # the term is shorter
+    loan_url = page.url.split("?", 1)[0]
     page.context.close()
+
+    phone = new_page(browser, 375, 812)
+    sign_in(phone, base, "finance", password)
+    phone.wait_for_url(f"{base}/")
+    phone.goto(loan_url)
+    phone.click("#prepayment-panel summary")
+    phone.fill("#f-prepay-amount", "5000")
+    phone.select_option("#f-prepay-mode", "reduce_installment")
+    phone.click("#preview-prepayment")
+    phone.locator("#confirm-prepayment").wait_for()
+    assert "减少月供" in phone.inner_text("#prepayment-preview")
+    assert fits(phone), loan_url
+    phone.screenshot(path=str(shots(tmp_path) / "loan-prepayment-375.png"), full_page=True)
+    phone.context.close()
