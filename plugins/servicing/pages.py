@@ -56,7 +56,8 @@ METHODS = {
 STATUSES = {"active": N_("Active"), "settled": N_("Settled"),
             "written_off": N_("Written off")}
 TRANSACTIONS = {"disbursement": N_("Disbursement"), "repayment": N_("Repayment"),
-                "reversal": N_("Reversal")}
+                "reversal": N_("Reversal"), "prepayment": N_("Prepayment"),
+                "write_off": N_("Write-off"), "recovery": N_("Recovery")}
 CLASSIFICATIONS = {"normal": N_("Normal"), "attention": N_("Special mention"),
                    "substandard": N_("Substandard"), "doubtful": N_("Doubtful"),
                    "loss": N_("Loss")}

@@ -140,7 +140,9 @@ async def render_loan(request: Request[Any, Any, Any], ctx: Context, loan_id: uu
                       status: int = 200, **forms: Any) -> Response[Any]:
     """The whole loan page; `forms` carries what a refused or previewed form shows again
     (repay, repay_errors, preview, payoff_on, payoff, payoff_errors, reversal,
-    reversal_reason, reversal_errors)."""
+    reversal_reason, reversal_errors; those of pages_loan_actions.context)."""
+    from plugins.servicing import pages_loan_actions as actions  # it imports this module
+
     loan = await loans.get_loan(ctx, loan_id)
     names = await _customer_names(ctx, [loan["customer_id"]]) \
         if ctx.access.can("customer.read") else {}
@@ -151,12 +153,14 @@ async def render_loan(request: Request[Any, Any, Any], ctx: Context, loan_id: uu
     transactions = [{
         **t, "kind_label": _label(TRANSACTIONS, t["kind"], ctx.locale),
         "channel_label": labels["channels"].get(t["channel"] or "", t["channel"] or ""),
-        "reversible": may_repay and t["id"] in standing, "reversed": t["id"] in undone,
+        "reversible": may_repay and active and t["id"] in standing, "reversed": t["id"] in undone,
         "token": secrets.token_urlsafe(24)} for t in loan["transactions"]]
     payoff_on = forms.pop("payoff_on", None) or ctx.tenant.business_date.isoformat()
     if "payoff" not in forms and active:
         forms["payoff"], forms["payoff_errors"] = await _payoff(ctx, loan_id, payoff_on)
     done = request.query_params.get("done") or ""
+    done_messages = {**DONE, **actions.DONE}
+    more = await actions.context(ctx, loan, forms)
     history = await classification.history(ctx, loan_id)
     for h in history:
         h["old_label"] = _label(CLASSIFICATIONS, h["old"] or "", ctx.locale) if h["old"] else ""
@@ -167,7 +171,7 @@ async def render_loan(request: Request[Any, Any, Any], ctx: Context, loan_id: uu
         status_label=_status(loan["status"], ctx.locale),
         classification_label=_label(CLASSIFICATIONS, loan["classification"], ctx.locale),
         transactions=transactions, created=request.query_params.get("new") == "1",
-        done=gettext_for(ctx.locale)(DONE[done]) if done in DONE else "",
+        done=gettext_for(ctx.locale)(done_messages[done]) if done in done_messages else "",
         may_repay=may_repay and active, active=active, **labels,
         business_date=ctx.tenant.business_date.isoformat(),
         repay=forms.pop("repay", None) or _blank_repayment(ctx),
@@ -179,7 +183,8 @@ async def render_loan(request: Request[Any, Any, Any], ctx: Context, loan_id: uu
         classification_history=history, may_classify=ctx.access.can("loan.classify"),
         floor_label=_label(CLASSIFICATIONS, loan["classification_floor"], ctx.locale),
         classes=[(c, _label(CLASSIFICATIONS, c, ctx.locale)) for c in CLASSIFICATIONS],
-        classify=forms.pop("classify", {}), classify_errors=forms.pop("classify_errors", {}))
+        classify=forms.pop("classify", {}), classify_errors=forms.pop("classify_errors", {}),
+        **more)
 
 
 @get("/servicing/loans/{loan_id:str}", opt=LOANS, **UI)
@@ -368,3 +373,5 @@ async def classification_submit(request: Request[Any, Any, Any], ctx: CurrentCon
 
 LOAN_PAGES = [loan_page, repayment_preview, repayment_submit, reversal_submit, payoff_panel,
               classification_submit]
+"""The money movements beyond a repayment (prepayment, reschedule, write-off, recovery)
+are in plugins.servicing.pages_loan_actions (LOAN_ACTION_PAGES)."""

@@ -146,3 +146,101 @@ def test_finance_previews_and_confirms_a_repayment_on_a_demo_loan(
     assert download.value.suggested_filename == f"对账单-{number}.pdf"
     assert page.url.startswith(loan_url)
     page.context.close()
+
+
+def test_gm_writes_a_loan_off_and_finance_posts_a_recovery(
+        browser: Any, demo: dict[str, Any], tmp_path: Path) -> None:
+    base, logins = demo["base"], demo["logins"]
+    page = new_page(browser)
+    sign_in(page, base, "gm", logins["gm"])
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/servicing/loans?status=active")
+    page.click(".loans-table tr:has-text('60,000.00') td.title-cell a")  # M3, 76 days past due
+    page.wait_for_url(re.compile(r".*/servicing/loans/[0-9a-f-]{36}$"))
+    loan_url = page.url
+    assert page.locator("#prepayment-form").count() == 0  # gm takes no money
+    assert "第 1 版" in page.inner_text("#schedule-title")
+
+    # the warning and the amounts come first; a reason is required
+    page.click("#writeoff-panel summary")
+    warning = page.inner_text(".writeoff-warning")
+    assert "贷款损失准备（1304）" in warning and "核销合计" in warning
+    total = page.inner_text(".writeoff-total")
+    page.screenshot(path=str(shots(tmp_path) / "loan-write-off.png"), full_page=True)
+    page.click("#confirm-write-off")
+    page.locator("#e-writeoff-reason").wait_for()
+    assert page.inner_text("#e-writeoff-reason") == "核销原因为必填项"
+    page.fill("#f-writeoff-reason", "诉讼终结，无可执行财产（E2E）")
+    page.click("#confirm-write-off")
+    page.wait_for_url(re.compile(r".*done=written_off.*"))
+    assert "贷款已核销" in page.inner_text(".done-notice")
+    assert page.inner_text("#written-off .written-off-on") == "2026-11-20"
+    assert page.inner_text("#written-off .written-off-amount") == total
+    assert "已核销" in page.inner_text(".page-head")
+    assert page.locator("#recovery-form").count() == 0  # gm may not post money
+    page.context.close()
+
+    for width, height, name in ((1280, 900, "desktop"), (375, 812, "375")):
+        cashier = new_page(browser, width, height)
+        sign_in(cashier, base, "finance", logins["finance"])
+        cashier.wait_for_url(f"{base}/")
+        cashier.goto(loan_url)
+        if name == "desktop":
+            assert cashier.locator("#repayment-form").count() == 0
+            cashier.fill("#f-recovery-amount", "1000")
+            cashier.select_option("#f-recovery-channel", "cash")
+            cashier.fill("#f-recovery-reference", "E2E-收回-001")
+            cashier.click("#confirm-recovery")
+            cashier.wait_for_url(re.compile(r".*done=recovered.*"))
+            assert "核销后收回已入账" in cashier.inner_text(".done-notice")
+            assert cashier.inner_text("#written-off .recovered") == "1,000.00"
+            row = cashier.locator(".transactions-table tr", has_text="E2E-收回-001")
+            assert row.count() == 1 and "核销后收回" in row.inner_text()
+        else:
+            assert fits(cashier), loan_url
+        cashier.screenshot(path=str(shots(tmp_path) / f"loan-written-off-{name}.png"),
+                           full_page=True)
+        cashier.context.close()
+
+
+def test_finance_previews_and_confirms_a_partial_prepayment(
+        browser: Any, demo: dict[str, Any], tmp_path: Path) -> None:
+    base, password = demo["base"], demo["logins"]["finance"]
+    page = new_page(browser)
+    sign_in(page, base, "finance", password)
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/servicing/loans?status=active")
+    page.click(".loans-table tr:has-text('100,000.00') td.title-cell a")  # current, 6 paid
+    page.wait_for_url(re.compile(r".*/servicing/loans/[0-9a-f-]{36}$"))
+    assert "第 1 版" in page.inner_text("#schedule-title")
+    page.evaluate("window.__samePage = true")
+    page.click("#prepayment-panel summary")
+    assert page.input_value("#f-prepay-mode") == "reduce_term"  # JY01's default
+    page.fill("#f-prepay-amount", "20000")
+    page.click("#preview-prepayment")
+    page.locator("#prepayment-preview .new-schedule-table tbody tr").first.wait_for()
+    assert page.evaluate("window.__samePage === true")  # swapped in place
+    preview = page.inner_text("#prepayment-preview")
+    assert "提前归还本金" in preview and "提前还款手续费" in preview and "缩短期限" in preview
+    page.screenshot(path=str(shots(tmp_path) / "loan-prepayment-preview.png"), full_page=True)
+    page.click("#confirm-prepayment")
+    page.wait_for_url(re.compile(r".*done=prepaid.*"))
+    assert "提前还款已入账" in page.inner_text(".done-notice")
+    assert "第 2 版" in page.inner_text("#schedule-title")
+    assert page.locator(".schedule-table tbody tr").count() < 13  # the term is shorter
+    loan_url = page.url.split("?", 1)[0]
+    page.context.close()
+
+    phone = new_page(browser, 375, 812)
+    sign_in(phone, base, "finance", password)
+    phone.wait_for_url(f"{base}/")
+    phone.goto(loan_url)
+    phone.click("#prepayment-panel summary")
+    phone.fill("#f-prepay-amount", "5000")
+    phone.select_option("#f-prepay-mode", "reduce_installment")
+    phone.click("#preview-prepayment")
+    phone.locator("#confirm-prepayment").wait_for()
+    assert "减少月供" in phone.inner_text("#prepayment-preview")
+    assert fits(phone), loan_url
+    phone.screenshot(path=str(shots(tmp_path) / "loan-prepayment-375.png"), full_page=True)
+    phone.context.close()
