@@ -184,6 +184,14 @@ async def check_app_role(engine: Engine) -> None:
             f"tables, and owners bypass row-level security: run migrations as another role "
             f"with XINDAI_MIGRATE_DATABASE_URL"
         )
+    temp = await fetch(engine, "SELECT has_database_privilege(current_user, "
+                               "current_database(), 'TEMPORARY') AS ok")
+    if not temp[0]["ok"]:  # set-based batch work (the nightly close) uses private work tables
+        raise DatabaseError(
+            f"XINDAI_DATABASE_URL: 角色 {role['rolname']} 不能建临时表，请执行 GRANT TEMPORARY "
+            f"ON DATABASE <库名> TO {role['rolname']} / role {role['rolname']} may not create "
+            f"temporary tables: GRANT TEMPORARY ON DATABASE <db> TO {role['rolname']}"
+        )
 
 
 async def rls_problems(engine: Engine) -> list[str]:

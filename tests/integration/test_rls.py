@@ -95,6 +95,33 @@ async def test_start_up_refuses_superuser_and_owner(pg: Any, pg_database: dict[s
         db.bind(pg.engine)
 
 
+async def test_start_up_refuses_an_app_role_without_temporary_tables(pg: Any) -> None:
+    """The setup in the operator guide revokes everything from PUBLIC; without its GRANT
+    TEMPORARY the nightly close could not run, so `check` says what to grant."""
+    import asyncpg
+
+    from core.scratch import drop_database, scratch_postgres
+    from tests.conftest import PG_ADMIN_URL
+
+    env, name = await scratch_postgres(PG_ADMIN_URL, "xindai_notemp")
+    conn = await asyncpg.connect(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        await conn.execute(f"REVOKE ALL ON DATABASE {name} FROM PUBLIC")
+        await conn.execute(f"GRANT CONNECT ON DATABASE {name} TO xindai_test_app")
+    finally:
+        await conn.close()
+    engine = db.make_engine(env["XINDAI_DATABASE_URL"])
+    await db.open_engine(engine, 1)
+    try:
+        with pytest.raises(db.DatabaseError) as info:
+            await db.check_app_role(engine)
+        assert "GRANT TEMPORARY" in str(info.value) and "临时表" in str(info.value)
+    finally:
+        await db.close_engine(engine)
+        db.bind(pg.engine)
+        await drop_database(PG_ADMIN_URL, name)
+
+
 async def test_tenant_a_cannot_see_tenant_b_even_without_the_app_filter(new_pg_tenant: Any
                                                                         ) -> None:
     a, b = await new_pg_tenant(), await new_pg_tenant()
