@@ -55,7 +55,10 @@ def _error(name: str, code: str, **params: Any) -> FieldError:
 
 
 def write_off_lines(book: dict[str, int]) -> tuple[list[ledger.Line], int]:
-    """Credit each of the loan's asset balances (a negative one is debited), Dr 1304."""
+    """Credit each of the loan's asset balances (a negative one is debited) against the
+    loan-loss allowance, Dr 1304. What the allowance does not yet hold for the loan is
+    provided for in the same entry (Dr 6701 资产减值损失 / Cr 1304), so the allowance never
+    shows a debit balance for a loan nobody had provided for."""
     lines = []
     for account in ACCOUNTS:
         value = book.get(account, 0)
@@ -65,6 +68,11 @@ def write_off_lines(book: dict[str, int]) -> tuple[list[ledger.Line], int]:
             lines.append(ledger.Line(account, debit=-value))
     total = sum(book.get(a, 0) for a in ACCOUNTS)
     if total > 0:
+        provided = max(-book.get(ledger.ALLOWANCE, 0), 0)  # a credit balance held for it
+        shortfall = total - min(provided, total)
+        if shortfall:
+            lines += [ledger.Line(ledger.IMPAIRMENT, debit=shortfall),
+                      ledger.Line(ledger.ALLOWANCE, credit=shortfall)]
         lines.append(ledger.Line(ledger.ALLOWANCE, debit=total))
     return lines, total
 
