@@ -114,8 +114,16 @@ def tenant_onboarding(ctx):  # type: ignore[no-untyped-def]
 @hookimpl
 def register_pack_sections(register):  # type: ignore[no-untyped-def]
     from core.declarations import PackSection
-    from plugins.servicing.pack import export_loans, export_products, load_loans, load_products
+    from plugins.servicing.pack import (
+        export_ledger,
+        export_loans,
+        export_products,
+        load_ledger,
+        load_loans,
+        load_products,
+    )
 
+    register(PackSection("ledger", load_ledger, export_ledger, order=190))
     register(PackSection("products", load_products, export_products, order=200))
     register(PackSection("loans", load_loans, export_loans, order=210, after_records=True))
 

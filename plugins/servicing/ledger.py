@@ -76,6 +76,55 @@ async def seed_chart(ctx: Context, chart: tuple[tuple[str, str, str], ...] = DEF
     return len(new)
 
 
+register_messages({
+    "ledger_account_invalid": {
+        "zh-CN": "会计科目 {account} 无效：代码为 4–20 位数字，名称不能为空，类别为 asset、"
+                 "liability、equity、income 或 expense；内置科目的类别不能改",
+        "en": "invalid ledger account {account}: a code of 4 to 20 digits, a name, and a kind "
+              "of asset, liability, equity, income or expense; a built-in account keeps its kind"},
+})
+
+
+async def configure_chart(ctx: Context, accounts: dict[str, Any]) -> int:
+    """Rename accounts and add new ones: `{code: name}` or `{code: {name, kind}}` (a new
+    account needs its kind; the built-in ones keep theirs, since postings depend on them).
+    Returns how many accounts were written."""
+    builtin = {code: kind for code, _, kind in DEFAULT_CHART}
+    clean: list[tuple[str, str, str | None]] = []
+    for code, spec in accounts.items():
+        name, kind = (spec, None) if isinstance(spec, str) else (
+            (spec or {}).get("name"), (spec or {}).get("kind"))
+        code = str(code)
+        ok = code.isdigit() and 4 <= len(code) <= 20 and isinstance(name, str) and name.strip()
+        ok = ok and (kind is None or kind in KINDS) and (
+            code not in builtin or kind in (None, builtin[code]))
+        if not ok:
+            raise ValidationFailed([FieldError("account", "ledger_account_invalid",
+                                               {"account": code})])
+        clean.append((code, name.strip()[:100], kind))
+    await seed_chart(ctx)
+    async with tenant_scope(ctx):
+        have = {r["code"] for r in await GlAccount.select(GlAccount.code).where(
+            GlAccount.tenant_id == ctx.tenant_id).run()}
+        for code, name, kind in clean:
+            if code in have:
+                await GlAccount.update({GlAccount.name: name}).where(
+                    GlAccount.tenant_id == ctx.tenant_id, GlAccount.code == code).run()
+            elif kind is None:
+                raise ValidationFailed([FieldError("account", "ledger_account_invalid",
+                                                   {"account": code})])
+            else:
+                await GlAccount.insert(GlAccount(tenant_id=ctx.tenant_id, code=code,
+                                                 name=name, kind=kind)).run()
+    return len(clean)
+
+
+async def chart(ctx: Context) -> list[dict[str, Any]]:
+    async with tenant_scope(ctx, write=False):
+        return await GlAccount.select(GlAccount.code, GlAccount.name, GlAccount.kind).where(
+            GlAccount.tenant_id == ctx.tenant_id).order_by(GlAccount.code).run()
+
+
 async def post(ctx: Context, key: str, posted_on: date, lines: list[Line], memo: str = "",
                loan_id: uuid.UUID | None = None,
                transaction_id: uuid.UUID | None = None) -> uuid.UUID:

@@ -104,3 +104,27 @@ async def load_loans(ctx: Context, data: Any, source: PackSource) -> None:
 async def export_loans(ctx: Context) -> Any:
     """Loans are business records, not configuration: a pack export leaves them out."""
     return None
+
+
+async def load_ledger(ctx: Context, data: Any, source: PackSource) -> None:
+    """`ledger: {accounts: {"1002": "银行存款（工行）", "6051": {name: 其他业务收入, kind:
+    income}}}`: rename accounts of the chart and add the lender's own."""
+    from plugins.servicing import ledger
+
+    accounts = data.get("accounts") if isinstance(data, dict) else None
+    if not isinstance(accounts, dict):
+        raise PackError(source.path, source.lines.get("ledger"),
+                        "ledger 应包含 accounts 映射 / ledger needs an accounts mapping")
+    try:
+        await ledger.configure_chart(ctx, dict(accounts))
+    except ValidationFailed as exc:
+        raise PackError(source.path, source.lines.get("ledger"), "；".join(
+            e.message("zh-CN") for e in exc.errors) + " / " + "; ".join(
+            e.message("en") for e in exc.errors)) from None
+
+
+async def export_ledger(ctx: Context) -> Any:
+    from plugins.servicing import ledger
+
+    return {"accounts": {a["code"]: {"name": a["name"], "kind": a["kind"]}
+                         for a in await ledger.chart(ctx)}}

@@ -330,3 +330,21 @@ async def test_account_statements_and_the_ledger_screens(kernel: Any, new_tenant
     assert page.status_code == 200 and "试算平衡表" in page.text and "1132" in page.text
     page = await client.get("/servicing/ledger/1132")
     assert page.status_code == 200 and "日终计提" in page.text and loan["number"] in page.text
+
+
+async def test_the_chart_of_accounts_is_configurable(kernel: Any, new_tenant: Any) -> None:
+    ctx, _ = await setup(new_tenant)
+    await ledger.configure_chart(ctx, {"1002": "银行存款（基本户）",
+                                       "6051": {"name": "其他业务收入", "kind": "income"}})
+    chart = {a["code"]: a for a in await ledger.chart(ctx)}
+    assert chart["1002"]["name"] == "银行存款（基本户）" and chart["6051"]["kind"] == "income"
+    for bad in ({"1303": {"name": "贷款", "kind": "income"}},  # a built-in keeps its kind
+                {"7001": "没有类别的新科目"}, {"12": "太短"}, {"1002": ""}):
+        with pytest.raises(ValidationFailed) as info:
+            await ledger.configure_chart(ctx, bad)
+        assert "会计科目" in info.value.errors[0].message("zh-CN")
+    assert {a["code"] for a in await ledger.chart(ctx)} == set(chart)
+    from plugins.servicing.pack import export_ledger
+
+    exported = await export_ledger(ctx)
+    assert exported["accounts"]["6051"] == {"name": "其他业务收入", "kind": "income"}
