@@ -66,7 +66,6 @@ async def test_a_write_off_moves_the_balances_to_the_allowance(kernel: Any,
 async def test_a_recovery_credits_the_allowance_and_shows_on_the_loan(
         kernel: Any, new_tenant: Any) -> None:
     ctx, loan_id, book, loan = await written_off(new_tenant)
-    total = sum(book[a] for a in ASSETS)
     bank = (await ledger.balances(ctx))[ledger.BANK]
     after = await writeoff.recover(ctx, loan_id, {"amount": "1500", "channel": "transfer",
                                                   "reference": "法院执行款"})
