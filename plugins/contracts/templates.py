@@ -212,9 +212,14 @@ def _typed_row(row: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any]:
             **{k: _decimal(v) for k, v in zip(list(ROW_FIELDS)[2:], amounts, strict=True)}}
 
 
+def typed_schedule(data: ContractData) -> list[dict[str, Any]]:
+    """The schedule rows as dicts keyed by `ROW_FIELDS`: n int, due_on date, money Decimal."""
+    return [_typed_row(r) for r in data.schedule]
+
+
 def contract_variables(data: ContractData) -> dict[str, Any]:
     """The template's variables (all of `VARIABLES`, as printable strings) for `data`."""
-    typed = [_typed_row(r) for r in data.schedule]
+    typed = typed_schedule(data)
     rows = [{k: (v.isoformat() if k == "due_on" else v if k == "n" else money(v))
              for k, v in r.items()} for r in typed]
     return {
