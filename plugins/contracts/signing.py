@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 KeyType = Literal["rsa", "ec"]
-CN_MAX = 64  # ub-common-name (RFC 5280); organisationName has the same bound
+CN_MAX = 64  # ub-common-name (RFC 5280), UTF-8 bytes here; organisationName the same
 CA_SUFFIX = " 电子合同根证书"
 SIGNER_SUFFIX = " 电子合同签章"
 # The visible stamp's text: pyHanko's built-in stamp fonts have no CJK glyphs, so the
@@ -74,12 +74,21 @@ def _new_key(key_type: KeyType) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKe
     raise ValueError(f"key_type must be 'rsa' or 'ec', got {key_type!r}")
 
 
+def _fit(text: str, limit: int = CN_MAX) -> str:
+    """`text` cut at a character boundary to `limit` UTF-8 bytes (cryptography counts the
+    bound in bytes: 21 Chinese characters)."""
+    out = text
+    while len(out.encode()) > limit:
+        out = out[:-1]
+    return out
+
+
 def _name(tenant_name: str, suffix: str) -> x509.Name:
-    org = tenant_name[:CN_MAX]
     return x509.Name([
         x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-        x509.NameAttribute(NameOID.COMMON_NAME, tenant_name[:CN_MAX - len(suffix)] + suffix),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, _fit(tenant_name)),
+        x509.NameAttribute(NameOID.COMMON_NAME,
+                           _fit(tenant_name, CN_MAX - len(suffix.encode())) + suffix),
     ])
 
 
@@ -129,7 +138,7 @@ def new_tenant_ca(tenant_name: str, *, ca_years: int = 20, signer_years: int = 1
                   key_type: KeyType = "rsa", now: datetime | None = None
                   ) -> TenantCertificates:
     """A CA and a signing certificate for `tenant_name` (Chinese allowed; cut to fit the
-    64-character bound of a subject name). RSA 2048 by default: readers that predate ECDSA
+    64-byte bound of a subject name). RSA 2048 by default: readers that predate ECDSA
     support are still common; `key_type="ec"` gives P-256. The signing certificate never
     outlives its CA."""
     name = tenant_name.strip()
@@ -168,13 +177,13 @@ def issue_signer_certificate(ca_key_pem: bytes, ca_cert_pem: bytes, common_name:
     tenant signing certificate, or a short-lived one naming a borrower. A key the lender's
     server made is not in the borrower's sole control; see docs/contracts.md."""
     cn = common_name.strip()
-    if not cn or len(cn) > CN_MAX:
-        raise ValueError(f"the common name must be 1 to {CN_MAX} characters")
+    if not cn or len(cn.encode()) > CN_MAX:
+        raise ValueError(f"the common name must be 1 to {CN_MAX} UTF-8 bytes")
     ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
     attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "CN")]
     if organisation:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation[:CN_MAX]))
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, _fit(organisation)))
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
     key_pem, cert = _issue(ca_key, ca_cert, x509.Name(attrs), _start(now), years, key_type)
     return key_pem, cert.public_bytes(serialization.Encoding.PEM)
