@@ -122,9 +122,9 @@ MAX_LOOP_DEPTH = 2
 class ContractEnvironment(SandboxedEnvironment):
     """The sandbox, also bounding what a template can make the server compute: `*` and
     `**` are capped (`"x" * 10**9`, or squaring a number in a loop, would fill the
-    memory), and the globals are reduced
-    to `namespace` (no `range` or `lipsum`: the only loops run over the schedule's rows
-    and strings, at most `MAX_LOOP_DEPTH` deep, checked before saving)."""
+    memory), and the only global is `namespace` (no `range` or `lipsum`: loops run over
+    the schedule's rows and strings only, at most `MAX_LOOP_DEPTH` deep, checked before
+    saving)."""
 
     intercepted_binops = frozenset({"*", "**"})
 
@@ -186,15 +186,21 @@ def _decimal(value: Decimal | int | str) -> Decimal:
     return Decimal(value)
 
 
+def _places(d: Decimal) -> int:
+    return max(0, -int(d.normalize().as_tuple().exponent))
+
+
 def money(value: Decimal | int | str) -> str:
-    """`Decimal("100000")` -> `100,000.00`: two decimals, thousands separated."""
-    return f"{_decimal(value):,.2f}"
+    """`Decimal("100000")` -> `100,000.00`: thousands separated, at least two decimals and
+    never rounded (a product with four-digit amounts prints all four)."""
+    d = _decimal(value)
+    return f"{d:,.{max(2, _places(d))}f}"
 
 
-def percent(value: Decimal) -> str:
+def percent(value: Decimal | int | str) -> str:
     """A rate in percent with at least two decimals: 7.2 -> 7.20, 7.125 -> 7.125."""
-    d = Decimal(value).normalize()
-    return f"{d:.2f}" if -d.as_tuple().exponent <= 2 else f"{d:f}"
+    d = _decimal(value)
+    return f"{d:.{max(2, _places(d))}f}"
 
 
 def zh_date(day: date) -> str:

@@ -221,6 +221,8 @@ def test_formatting_helpers() -> None:
     assert percent(D("7.2")) == "7.20" and percent(D("7.125")) == "7.125"
     assert percent(D("18")) == "18.00" and percent(D("7.20000")) == "7.20"
     assert money(D("1234567.5")) == "1,234,567.50" and money(0) == "0.00"
+    assert money(D("1234.5678")) == "1,234.5678" and money(D("1.2300")) == "1.23"
+    assert money("-5") == "-5.00" and money(D("1E+5")) == "100,000.00"
     assert zh_date(date(2025, 10, 5)) == "2025年10月5日"
 
 
