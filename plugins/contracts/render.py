@@ -38,7 +38,7 @@ BORROWER_FIELD = "borrower"
 LENDER_FIELD = "lender"
 SIGNATURE_FIELDS = (BORROWER_FIELD, LENDER_FIELD)  # the order they sign in
 SCHEDULE_HEADER = ("期次", "应还日期", "本金", "利息", "费用", "合计", "剩余本金")
-# page -> (x1, y1, x2, y2) in points, as recorded while the signature boxes are drawn
+# field name -> (page index, (x1, y1, x2, y2) in points), recorded as the boxes are drawn
 Boxes = dict[str, tuple[int, tuple[float, float, float, float]]]
 
 
