@@ -25,7 +25,7 @@ TERMINALS = {"approved": ("通过", "Approved"), "rejected": ("拒绝", "Rejecte
 MODES = {"any": ("或签", "any of"), "all": ("会签", "countersign")}
 MAX_HOURS = 24 * 366
 _ID = re.compile(r"[a-z][a-z0-9_]{0,62}")
-_DEF_KEYS = ("id", "version", "name", "description", "start", "steps")
+_DEF_KEYS = ("id", "version", "name", "description", "distinct_approvers", "start", "steps")
 _STEP_KEYS = ("id", "name", "description", "mode", "assignees", "next", "deadline_hours",
               "remind_before_hours", "escalate_to")
 
@@ -83,6 +83,9 @@ class Definition:
     start: tuple[Route, ...]
     steps: tuple[Step, ...]
     fields: tuple[tuple[str, str], ...]  # (field, type) of every field a condition uses
+    # Nobody approves two different steps of one application (the point of serial steps:
+    # two pairs of eyes). On by default; a lender with very few staff may turn it off.
+    distinct_approvers: bool = True
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:
@@ -342,6 +345,10 @@ def parse_definition(data: Any, fields: Mapping[str, str] | None = None) -> Defi
         p.bad("bad_version", f"版本号“{version}”无效：须为正整数",
               f"the version '{version}' is invalid: it must be a positive whole number",
               field="version")
+    distinct = data.get("distinct_approvers", True)
+    if not isinstance(distinct, bool):
+        p.bad("bad_option", "distinct_approvers 须为 true 或 false",
+              "distinct_approvers must be true or false", field="distinct_approvers")
     raw_steps = data.get("steps")
     if isinstance(raw_steps, str) or not isinstance(raw_steps, Sequence) or not raw_steps:
         p.bad("no_steps", "须至少有一个步骤", "there must be at least one step", field="steps")
@@ -360,7 +367,7 @@ def parse_definition(data: Any, fields: Mapping[str, str] | None = None) -> Defi
             used[leaf.field] = leaf.type
     zh, en = p.name(data.get("name"), str(wid), None)
     return Definition(str(wid), int(version), zh, en, start, tuple(steps),
-                      tuple(sorted(used.items())))
+                      tuple(sorted(used.items())), distinct)
 
 
 def _routes_data(routes: tuple[Route, ...]) -> list[dict[str, Any]]:
@@ -385,4 +392,5 @@ def to_data(d: Definition) -> dict[str, Any]:
             item["escalate_to"] = s.escalate_to.as_data()
         steps.append(item)
     return {"id": d.id, "version": d.version, "name": {"zh-CN": d.name_zh, "en": d.name_en},
-            "start": _routes_data(d.start), "steps": steps}
+            "distinct_approvers": d.distinct_approvers, "start": _routes_data(d.start),
+            "steps": steps}

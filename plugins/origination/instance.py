@@ -24,7 +24,7 @@ PENDING, SKIPPED = "pending", "skipped"  # task states besides approved/rejected
 
 # Events an actor causes, and events the engine emits on its own (actor None).
 ACTOR_EVENTS = frozenset({"started", "resubmitted", "approved", "rejected", "returned",
-                          "transferred", "approver_added"})
+                          "transferred", "approver_added", "reassigned"})
 SYSTEM_EVENTS = frozenset({"step_entered", "step_completed", "finished", "rerouted",
                            "reminded", "escalated", "overdue"})
 

@@ -62,8 +62,8 @@ __all__ = [
     "Actor", "Assignee", "Decision", "Definition", "DefinitionError", "DueAction", "Event",
     "FactsError", "Instance", "Outcome", "Problem", "Route", "Step", "Task", "WorkflowError",
     "add_approver", "apply_due", "approve", "due_actions", "eligible_tasks", "next_due",
-    "parse_definition", "reject", "resubmit", "return_for_info", "start", "to_data",
-    "transfer",
+    "parse_definition", "reassign", "reject", "resubmit", "return_for_info", "start",
+    "to_data", "transfer",
 ]
 
 MAX_ADDED = 10  # approvers added to one step: a guard against a runaway 加签 chain
@@ -93,7 +93,8 @@ def start(definition: Definition, *, instance_id: str, facts: Mapping[str, Any],
 
 def eligible_tasks(inst: Instance, actor: Actor) -> tuple[Task, ...]:
     """The pending tasks this actor may act on now (what their inbox shows)."""
-    if inst.status != IN_PROGRESS or _is_maker(inst, actor) or _acted(inst, actor):
+    if (inst.status != IN_PROGRESS or _is_maker(inst, actor) or _acted(inst, actor)
+            or _approved_elsewhere(inst, actor.user)):
         return ()
     return tuple(t for t in inst.tasks if can_hold(inst, t, actor))
 
@@ -104,6 +105,14 @@ def _is_maker(inst: Instance, actor: Actor) -> bool:
 
 def _acted(inst: Instance, actor: Actor) -> bool:
     return any(d.entry == inst.entry and d.user == actor.user for d in inst.decisions)
+
+
+def _approved_elsewhere(inst: Instance, user: str) -> Decision | None:
+    """An approval by this user at another step, when the definition wants distinct ones."""
+    if not inst.definition.distinct_approvers:
+        return None
+    return next((d for d in inst.decisions if d.user == user and d.action == "approve"
+                 and d.step != inst.step), None)
 
 
 def _step_label(inst: Instance) -> tuple[str, str]:
@@ -136,6 +145,16 @@ def _claim(inst: Instance, actor: Actor, action: str, task_id: str | None) -> Ta
         raise ActionRefused("already_acted", f"你已处理过当前步骤“{zh_step}”，不能重复操作",
                             f"you have already acted on the current step '{en_step}'",
                             step=inst.step)
+    other = _approved_elsewhere(inst, actor.user)
+    if other is not None:
+        where = inst.definition.step(other.step)
+        raise ActionRefused(
+            "already_acted",
+            f"你已在步骤“{where.name_zh}”审批通过此申请，不能再审批步骤“{zh_step}”"
+            "（同一申请的各步骤须由不同的人审批）",
+            f"you already approved this application at '{where.name_en}' and cannot approve "
+            f"'{en_step}' too (each step of an application needs a different person)",
+            step=inst.step)
     if task_id is not None:
         task = next((t for t in inst.tasks if t.id == task_id), None)
         if task is None or task.status != PENDING:
@@ -305,6 +324,15 @@ def _check_target(inst: Instance, actor: Actor, user: str, action: str) -> None:
         raise ActionRefused("already_assigned", f"用户 {user} 已是当前步骤的审批人",
                             f"the user {user} is already an approver of the current step",
                             step=inst.step, field="user")
+    other = _approved_elsewhere(inst, user)
+    if other is not None:
+        where = inst.definition.step(other.step)
+        raise ActionRefused("already_approved",
+                            f"用户 {user} 已在步骤“{where.name_zh}”审批通过此申请，"
+                            "同一申请的各步骤须由不同的人审批",
+                            f"the user {user} already approved this application at "
+                            f"'{where.name_en}'; each step needs a different person",
+                            step=inst.step, field="user")
 
 
 def transfer(inst: Instance, actor: Actor, to_user: str, now: datetime, comment: str = "",
@@ -334,4 +362,34 @@ def add_approver(inst: Instance, actor: Actor, user: str, now: datetime, comment
     run.update(tasks=(*inst.tasks, added))
     run.emit("approver_added", actor.user, task=added.id, user=user, comment=comment,
              by_task=claimed.id)
+    return run.outcome()
+
+
+def reassign(inst: Instance, by: str, task: str, to_user: str, now: datetime,
+             reason: str) -> Outcome:
+    """Administrative 转办 of any open task (an approver left, or nobody eligible is left).
+
+    The caller checks that `by` may manage approvals; the engine still refuses a target who
+    created or submitted the application or already approved another step of it, and
+    records who reassigned and why.
+    """
+    if inst.status in FINISHED:
+        zh, en = _OUTCOME[inst.status]
+        raise ActionRefused("finished", f"审批已结束（{zh}），不能再转办",
+                            f"the approval has ended ({en}); its tasks cannot be reassigned")
+    _need_comment(reason, "transfer")
+    if by in (inst.created_by, inst.submitted_by):
+        raise ActionRefused("maker_checker", "你创建或提交了此申请，不能调整它的审批人",
+                            "you created or submitted this application and cannot change "
+                            "its approvers", step=inst.step)
+    current = next((t for t in inst.tasks if t.id == task and t.status == PENDING), None)
+    if current is None:
+        raise ActionRefused("task_closed", f"任务 {task} 已不在待办中",
+                            f"the task {task} is no longer open", step=inst.step)
+    _check_target(inst, Actor(by), to_user, "transfer")
+    run = Run(inst, now)
+    moved = Task(current.id, None, to_user, current.added_by, by)
+    run.update(tasks=tuple(moved if t.id == current.id else t for t in inst.tasks))
+    run.emit("reassigned", by, task=current.id, to=to_user, comment=reason,
+             from_role=current.role, from_user=current.user)
     return run.outcome()
