@@ -140,6 +140,31 @@ def test_start_events_and_the_first_task() -> None:
     assert [t.id for t in inst.tasks] == ["1.1"] and inst.seq == 2
 
 
+def test_start_can_route_straight_to_an_end() -> None:
+    d = parse_definition({"id": "auto", "version": 1, "start": [
+        {"when": {"field": "grade", "op": "eq", "value": "E"}, "to": "rejected"},
+        {"when": {"field": "amount", "op": "le", "value": "5000"}, "to": "approved"},
+        {"to": "review"}], "steps": [{"id": "review", "assignees": {"roles": ["risk_reviewer"]}}]})
+    out = start(d, instance_id="a", facts={"amount": "3000", "grade": "E"}, created_by="officer",
+                now=T0)
+    assert kinds(out) == ["started", "finished"] and out.instance.status == "rejected"
+    assert out.instance.path == () and out.instance.step is None
+    out = start(d, instance_id="b", facts={"amount": "3000"}, created_by="officer", now=T0)
+    assert out.instance.status == "approved"
+    assert submit("5000.01", definition=d).step == "review"
+
+
+def test_a_named_approver_who_is_the_maker_cannot_take_the_slot() -> None:
+    d = parse_definition({"id": "named", "version": 1, "steps": [
+        {"id": "sign", "mode": "all", "deadline_hours": 8,
+         "escalate_to": {"role": "general_manager"},
+         "assignees": {"users": ["officer", "finance"]}}]})
+    inst = approve(submit(definition=d), FINANCE, T0).instance
+    refusal("maker_checker", approve, inst, Actor("officer"), T0)
+    inst = apply_due(inst, T0 + 8 * H).instance  # the escalation fills the maker's slot
+    assert approve(inst, GM, T0 + 9 * H).instance.status == "approved"
+
+
 # -- serial steps ------------------------------------------------------------------------------
 
 def test_serial_steps() -> None:
