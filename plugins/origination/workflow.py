@@ -150,9 +150,9 @@ def _claim(inst: Instance, actor: Actor, action: str, task_id: str | None) -> Ta
         where = inst.definition.step(other.step)
         raise ActionRefused(
             "already_acted",
-            f"你已在步骤“{where.name_zh}”审批通过此申请，不能再审批步骤“{zh_step}”"
+            f"你已在步骤“{where.name_zh}”审批通过此申请，不能再处理步骤“{zh_step}”"
             "（同一申请的各步骤须由不同的人审批）",
-            f"you already approved this application at '{where.name_en}' and cannot approve "
+            f"you already approved this application at '{where.name_en}' and cannot act on "
             f"'{en_step}' too (each step of an application needs a different person)",
             step=inst.step)
     if task_id is not None:
@@ -241,8 +241,8 @@ def approve(inst: Instance, actor: Actor, now: datetime, comment: str = "",
 def reject(inst: Instance, actor: Actor, now: datetime, comment: str,
            task: str | None = None) -> Outcome:
     """Reject: one rejection by anyone who may act on the step ends the application."""
-    _need_comment(comment, "reject")
     claimed = _claim(inst, actor, "reject", task)
+    _need_comment(comment, "reject")
     run = Run(inst, now)
     _decide(run, actor, claimed, "reject", REJECTED, comment)
     run.update(tasks=_skip_pending(run.inst.tasks))
@@ -253,8 +253,8 @@ def reject(inst: Instance, actor: Actor, now: datetime, comment: str,
 def return_for_info(inst: Instance, actor: Actor, now: datetime, comment: str,
                     task: str | None = None) -> Outcome:
     """退回补充: send the application back to its submitter; nobody can decide meanwhile."""
-    _need_comment(comment, "return")
     claimed = _claim(inst, actor, "return", task)
+    _need_comment(comment, "return")
     run = Run(inst, now)
     _decide(run, actor, claimed, "return", "returned", comment, to=inst.submitted_by)
     run.update(status=RETURNED)
@@ -377,7 +377,6 @@ def reassign(inst: Instance, by: str, task: str, to_user: str, now: datetime,
         zh, en = _OUTCOME[inst.status]
         raise ActionRefused("finished", f"审批已结束（{zh}），不能再转办",
                             f"the approval has ended ({en}); its tasks cannot be reassigned")
-    _need_comment(reason, "transfer")
     if by in (inst.created_by, inst.submitted_by):
         raise ActionRefused("maker_checker", "你创建或提交了此申请，不能调整它的审批人",
                             "you created or submitted this application and cannot change "
@@ -387,6 +386,7 @@ def reassign(inst: Instance, by: str, task: str, to_user: str, now: datetime,
         raise ActionRefused("task_closed", f"任务 {task} 已不在待办中",
                             f"the task {task} is no longer open", step=inst.step)
     _check_target(inst, Actor(by), to_user, "transfer")
+    _need_comment(reason, "transfer")
     run = Run(inst, now)
     moved = Task(current.id, None, to_user, current.added_by, by)
     run.update(tasks=tuple(moved if t.id == current.id else t for t in inst.tasks))

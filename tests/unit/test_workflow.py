@@ -439,6 +439,7 @@ def test_maker_checker() -> None:
     assert "创建" in err.zh and "created" in err.en
     for fn in (reject, return_for_info):
         refusal("maker_checker", fn, inst, maker, T0, "x")
+        refusal("maker_checker", fn, inst, maker, T0, "")  # who first, then the comment
     assert eligible_tasks(inst, maker) == ()
     # the person who submitted on the creator's behalf may not approve either
     inst = start(DEMO, instance_id="a2", facts={"amount": "50000"}, created_by="officer",
