@@ -13,8 +13,11 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from typing import Any
 
+import pytest
+
+from core.errors import ValidationFailed
 from core.tenancy import tenant_scope
-from plugins.servicing import loans, products
+from plugins.servicing import loans, products, reschedule
 from plugins.servicing.tables import Loan
 from tests.conftest import as_user
 from tests.integration.test_ui_pages import field_error, other_client, sign_in
@@ -318,6 +321,15 @@ async def test_a_daily_rate_product_is_quoted_and_disbursed_at_its_annual_equiva
                            Decimal("10000"), 12, Decimal("4.5"), tenant.business_date)
     assert loan["apr"] == str(quote.apr) and quote.apr == Decimal("16.20")
     assert (await frozen_terms(finance, loan["id"]))["request"]["annual_rate"] == "16.2"
+
+    # a reschedule takes an annual rate: it is held to the range's annual equivalents
+    r = await client.get(f"/servicing/loans/{loan['id']}")
+    assert r.status_code == 200 and "目前 16.2%；产品允许 10.8% 至 21.6%" in r.text
+    gm = await as_user(tenant, "gm")
+    with pytest.raises(ValidationFailed) as info:
+        await reschedule.reschedule(gm, uuid.UUID(loan["id"]), {"annual_rate": "30",
+                                                                "reason": "测试"})
+    assert info.value.errors[0].message("zh-CN") == "年利率应在 10.8 至 21.6 之间"
 
     # the disbursement form names the daily rate and its annual equivalent
     async with other_client(client) as browser:
