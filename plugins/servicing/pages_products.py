@@ -58,19 +58,17 @@ FEE_RE = re.compile(r"fee-(\d{1,2})-(name|kind|value|when)")
 RATE_QUOTES = {"annual": N_("Percent a year (annual rate)"),
                "daily_wan": N_("Per ten thousand a day (daily rate, 万分之)")}
 FREQUENCIES = {"month": N_("Month"), "week": N_("Week"), "day": N_("Day")}
-BASES = {"per_period": N_("By period (each period its share of the year)"),
-         "daily": N_("By day (the period's days by the day count)")}
+BASES = {"per_period": N_("By period"), "daily": N_("By day")}
 DAY_COUNTS = {"30/360": "30/360", "actual/360": "actual/360", "actual/365": "actual/365",
               "actual/364": "actual/364", "actual/actual": "actual/actual"}
-FEE_KINDS = {"amount": N_("Flat amount (CNY)"), "percent": N_("Percent of the principal")}
+FEE_KINDS = {"amount": N_("Flat (CNY)"), "percent": N_("Percent of principal")}
 FEE_WHEN = {"disbursement": N_("At disbursement"), "each_period": N_("Each period")}
 PENALTY_KINDS = {"multiplier": N_("Multiple of the contract rate"),
                  "annual_rate": N_("Fixed annual rate (%)")}
 COMPONENTS = {"fees": N_("Fees"), "penalty": N_("Penalty interest"),
               "compound": N_("Compound interest"), "interest": N_("Interest"),
               "principal": N_("Principal")}
-ALLOC_MODES = {"period_first": N_("Oldest period first (all of a period, then the next)"),
-               "item_first": N_("Component first (one component across all periods)")}
+ALLOC_MODES = {"period_first": N_("Period first"), "item_first": N_("Component first")}
 PREPAY_MODES = {"reduce_term": N_("Shorten the term"),
                 "reduce_installment": N_("Lower the instalment")}
 OVERPAYMENTS = {"credit": N_("Keep as the customer's credit"), "refuse": N_("Refuse")}
@@ -211,7 +209,8 @@ def values_from(form: FormMultiDict) -> dict[str, Any]:
 
 
 def apply_op(values: dict[str, Any], op: str) -> None:
-    """Add or remove a fee row, move an allocation component up or down."""
+    """Add or remove a fee row, move an allocation component up or down; any other op
+    (`refresh`: the rate's unit changed) only renders the form again."""
     kind, _, arg = op.partition(":")
     index = int(arg) if arg.isdigit() else -1
     fees, alloc = values["fees"], values["alloc"]

@@ -279,8 +279,16 @@ def test_gm_creates_a_product_in_the_editor_with_a_live_preview(
     # the allocation order is moved with the arrows
     page.click("button[aria-label='将利息上移']")
     page.locator(".alloc-order li").nth(2).filter(has_text="利息").wait_for()
+    # quoted as a daily rate, 12 is 万分之12 a day: 43.20% a year on 360 days
+    page.select_option("#f-rate_quote", "daily_wan")
+    page.locator("#editor-preview .quoted-rate", has_text="年化 43.20%").wait_for()
+    page.locator("#f-rate_min + .help", has_text="日利率").wait_for()
+    page.select_option("#f-rate_quote", "annual")
+    page.locator("#f-rate_min + .help", has_text="年利率").wait_for()
+    page.locator("#editor-preview .quoted-rate").wait_for(state="detached")
     assert page.evaluate("window.__samePage === true")
     assert page.input_value("#f-fee-0-name") == "服务费"  # typed values survive the swap
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(shots(tmp_path) / "product-editor.png"), full_page=True)
 
     page.click("#save-product")
