@@ -135,8 +135,10 @@ def register_pages(register):  # type: ignore[no-untyped-def]
     from plugins.servicing.pages_ledger import LEDGER_PAGES
     from plugins.servicing.pages_loan import LOAN_PAGES
     from plugins.servicing.pages_loan_actions import LOAN_ACTION_PAGES
+    from plugins.servicing.pages_products import PRODUCT_PAGES
 
-    for page in (*PAGES, *LOAN_PAGES, *LOAN_ACTION_PAGES, *COB_PAGES, *LEDGER_PAGES):
+    for page in (*PAGES, *PRODUCT_PAGES, *LOAN_PAGES, *LOAN_ACTION_PAGES, *COB_PAGES,
+                 *LEDGER_PAGES):
         register(page)
 
 

@@ -102,6 +102,7 @@ def _quote(product: dict[str, Any], ctx: Context, values: dict[str, str]) -> dic
                               ctx.tenant.business_date)
     out = to_contract(schedule)
     out["annual_rate"] = str(schedule.terms.annual_rate)
+    out.update(products.rate_view(product["config"], schedule.terms.annual_rate))
     out["total"] = str(Decimal(out["total_principal"]) + Decimal(out["total_interest"])
                        + Decimal(out["total_fees"]))
     return out
@@ -116,7 +117,8 @@ def _product_row(p: dict[str, Any], lang: str) -> dict[str, Any]:
             else method, "amount_min": money(c["amount_min"]),
             "amount_max": money(c["amount_max"]), "term_min": c["term_min"],
             "term_max": c["term_max"], "rate_min": c["rate_min"], "rate_max": c["rate_max"],
-            "rate_default": c["rate_default"], "fees": c.get("fees") or []}
+            "rate_default": c["rate_default"], "fees": c.get("fees") or [],
+            "rate_quote": c.get("rate_quote") or "annual"}
 
 
 def _defaults(product: dict[str, Any]) -> dict[str, str]:
@@ -136,7 +138,8 @@ async def products_page(request: Request[Any, Any, Any], ctx: CurrentContext
                         ) -> Response[Any]:
     rows = [_product_row(p, ctx.locale) for p in await products.list_products(ctx)]
     return render(request, "servicing/products.html", products=rows,
-                  may_disburse=ctx.access.can("loan.disburse"))
+                  may_disburse=ctx.access.can("loan.disburse"),
+                  may_manage=ctx.access.can("product.manage"))
 
 
 async def _product_page(request: Request[Any, Any, Any], ctx: Context, code: str,
@@ -154,6 +157,8 @@ async def _product_page(request: Request[Any, Any, Any], ctx: Context, code: str
                   status=status, product=_product_row(product, ctx.locale), values=values,
                   quote=quote, errors=errors, money=money,
                   may_disburse=ctx.access.can("loan.disburse"),
+                  may_manage=ctx.access.can("product.manage"),
+                  saved=(request.query_params.get("saved") or "")[:10],
                   business_date=ctx.tenant.business_date.isoformat())
 
 

@@ -117,6 +117,9 @@ async def _terms(ctx: Context, loan_id: uuid.UUID, with_product: bool
     rules = row["terms"].get("rules", {}).get("prepayment", {})
     config = (await products.product_by_id(ctx, row["product_id"]))["config"] \
         if with_product else {}
+    if products.is_daily(config):  # the reschedule form takes an annual rate
+        config = {**config, **{k: str(products.to_annual(config, Decimal(config[k])))
+                               for k in ("rate_min", "rate_max")}}
     return rules, config
 
 

@@ -19,6 +19,7 @@ from core import audit
 from core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from core.i18n import register_messages
 from core.tenancy import Context, tenant_scope
+from plugins.servicing.daycount import YEAR_DAYS
 from plugins.servicing.request import parse_request
 from plugins.servicing.schedule import Schedule, Terms, TermsError, build_schedule
 from plugins.servicing.tables import LoanProduct
@@ -33,8 +34,10 @@ DEFAULT_RULES: dict[str, Any] = {
     "overpayment": "credit",
 }
 RULE_KEYS = ("amount_min", "amount_max", "term_min", "term_max", "rate_min", "rate_max",
-             "rate_default", "classification", *DEFAULT_RULES)
+             "rate_default", "rate_quote", "classification", *DEFAULT_RULES)
 CLASSES = ("attention", "substandard", "doubtful", "loss")
+# How the product quotes its rates: percent a year, or 万分之N a day (日利率).
+RATE_QUOTES = ("annual", "daily_wan")
 
 register_messages({
     "product_not_object": {"zh-CN": "产品配置应为对象（键值映射）",
@@ -43,9 +46,17 @@ register_messages({
                              "en": "unknown keys in the product configuration: {keys}"},
     "product_number": {"zh-CN": "{label}应为数字，收到 {got}",
                        "en": "{label} must be a number, got {got}"},
-    "product_ranges": {"zh-CN": "产品范围无效：最小值不能大于最大值，默认利率须在利率范围内",
-                       "en": "invalid product ranges: a minimum may not exceed its maximum, "
-                             "and the default rate must lie within the rate range"},
+    "product_integer": {"zh-CN": "{label}应为整数，收到 {got}",
+                        "en": "{label} must be a whole number, got {got}"},
+    "product_positive": {"zh-CN": "{label}应大于 0", "en": "{label} must be above 0"},
+    "product_negative": {"zh-CN": "{label}不能为负数", "en": "{label} cannot be negative"},
+    "product_min_max": {"zh-CN": "{label}不能大于上限 {max}",
+                        "en": "{label} cannot exceed the maximum, {max}"},
+    "product_rate_quote": {"zh-CN": "利率报价方式只能是 annual（年利率，%）或 daily_wan（日利率，万分之）",
+                           "en": "the rate quote must be annual (percent a year) or daily_wan "
+                                 "(per ten thousand a day)"},
+    "out_of_range_wan": {"zh-CN": "{label}应在万分之 {min} 至万分之 {max} 之间",
+                         "en": "{label} must be between {min} and {max} per ten thousand a day"},
     "product_allocation": {"zh-CN": "冲账顺序须恰好包含 {components} 各一次，方式为 "
                                     "period_first 或 item_first",
                            "en": "the allocation order must list {components} once each, "
@@ -73,7 +84,12 @@ LABELS = {
     "amount": ("贷款金额", "amount"), "periods": ("期数", "term"),
     "annual_rate": ("年利率", "annual rate"), "code": ("产品代码", "product code"),
     "config": ("产品配置", "product configuration"),
+    "amount_min": ("最低金额", "minimum amount"), "amount_max": ("最高金额", "maximum amount"),
+    "term_min": ("最短期数", "minimum term"), "term_max": ("最长期数", "maximum term"),
+    "rate_min": ("最低利率", "minimum rate"), "rate_max": ("最高利率", "maximum rate"),
+    "rate_default": ("默认利率", "default rate"), "rate_quote": ("利率报价方式", "rate quote"),
 }
+DAILY_LABEL = {"zh-CN": "日利率", "en": "daily rate"}
 
 
 def _error(field: str, code: str, **params: Any) -> FieldError:
@@ -91,6 +107,52 @@ def _dec(field: str, value: Any) -> Decimal:
     return out
 
 
+def _int(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(
+            value).strip().isdigit():
+        raise ValidationFailed([_error(field, "product_integer", got=repr(value))])
+    return int(value)
+
+
+def is_daily(config: dict[str, Any]) -> bool:
+    return config.get("rate_quote") == "daily_wan"
+
+
+def to_annual(config: dict[str, Any], rate: Decimal) -> Decimal:
+    """The engine's annual percent for a rate in the product's quoted unit: 万分之N a day is
+    N × the day count's year (360 for 30/360 and actual/360, 365, 364, 365 for
+    actual/actual) / 100, exactly; an annual rate is itself."""
+    if not is_daily(config):
+        return rate
+    return rate * _year(config) / 100
+
+
+def from_annual(config: dict[str, Any], annual: Decimal) -> Decimal:
+    """The product's quoted rate for an annual percent (the inverse of `to_annual`)."""
+    if not is_daily(config):
+        return annual
+    return annual * 100 / _year(config)
+
+
+def _year(config: dict[str, Any]) -> int:
+    """The day count's year (an unknown day count is refused by the engine, not here)."""
+    return YEAR_DAYS.get(config.get("day_count") or "actual/360", 360)
+
+
+def _plain(value: Decimal) -> str:
+    """A rate without trailing zeros or exponent: 5, 4.5, 10."""
+    return format(value.normalize(), "f")
+
+
+def rate_view(config: dict[str, Any], annual: Decimal) -> dict[str, str]:
+    """How a quote names its rate: the product's unit, the quoted figure (万分之N a day for
+    a daily rate) and the annual percent with at least two decimals (18.00)."""
+    cents = annual.quantize(Decimal("0.01"))
+    return {"rate_quote": "daily_wan" if is_daily(config) else "annual",
+            "quoted_rate": _plain(from_annual(config, annual)),
+            "annual_percent": format(cents if cents == annual else annual.normalize(), "f")}
+
+
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Check a product configuration and return it complete (defaults filled in)."""
     if not isinstance(config, dict):
@@ -106,10 +168,21 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
                                                                          out["amount_max"])
     rate_min, rate_max = _dec("rate_min", out["rate_min"]), _dec("rate_max", out["rate_max"])
     rate_default = _dec("rate_default", out.get("rate_default", out["rate_min"]))
-    term_min, term_max = int(out["term_min"]), int(out["term_max"])
-    if not (0 < amount_min <= amount_max and 0 < term_min <= term_max
-            and 0 <= rate_min <= rate_default <= rate_max):
-        raise ValidationFailed([_error("config", "product_ranges")])
+    term_min, term_max = _int("term_min", out["term_min"]), _int("term_max", out["term_max"])
+    if out.get("rate_quote", "annual") not in RATE_QUOTES:
+        raise ValidationFailed([_error("rate_quote", "product_rate_quote")])
+    errors = [_error(key, "product_positive") for key, value in (
+        ("amount_min", amount_min), ("term_min", term_min)) if value <= 0]
+    errors += [_error("rate_min", "product_negative")] if rate_min < 0 else []
+    errors += [_error(low, "product_min_max", max=str(high)) for low, value, high in (
+        ("amount_min", amount_min, amount_max), ("term_min", term_min, term_max),
+        ("rate_min", rate_min, rate_max)) if value > high]
+    if not errors and not rate_min <= rate_default <= rate_max:
+        errors.append(_error("rate_default", "out_of_range_wan" if is_daily(out)
+                             else "out_of_range", min=str(rate_min),
+                             max=str(rate_max)))
+    if errors:
+        raise ValidationFailed(errors)
     order = list(out["allocation"].get("order", COMPONENTS))
     if sorted(order) != sorted(COMPONENTS) or out["allocation"].get(
             "mode", "period_first") not in ("period_first", "item_first"):
@@ -152,10 +225,13 @@ def _check_penalty(penalty: Any) -> None:
 
 
 def range_errors(config: dict[str, Any], principal: Decimal | None = None,
-                 periods: int | None = None, rate: Decimal | None = None) -> list[FieldError]:
+                 periods: int | None = None, rate: Decimal | None = None,
+                 quoted_rate: Decimal | None = None) -> list[FieldError]:
     """The product's range checks for whichever of amount, term and rate are given, so a
     later change of a loan (a reschedule) is held to the same limits and messages as its
-    disbursement."""
+    disbursement. `quoted_rate` is in the product's own unit (an applicant's rate: percent
+    a year, or 万分之N a day) and is checked and named in it; `rate` is an annual percent
+    (a reschedule's), checked against the range's annual equivalents."""
     errors = []
     if principal is not None and not (
             Decimal(config["amount_min"]) <= principal <= Decimal(config["amount_max"])):
@@ -164,9 +240,15 @@ def range_errors(config: dict[str, Any], principal: Decimal | None = None,
     if periods is not None and not int(config["term_min"]) <= periods <= int(config["term_max"]):
         errors.append(_error("periods", "out_of_range", min=config["term_min"],
                              max=config["term_max"]))
-    if rate is not None and not Decimal(config["rate_min"]) <= rate <= Decimal(config["rate_max"]):
-        errors.append(_error("annual_rate", "out_of_range", min=config["rate_min"],
-                             max=config["rate_max"]))
+    low, high = Decimal(config["rate_min"]), Decimal(config["rate_max"])
+    if quoted_rate is not None and not low <= quoted_rate <= high:
+        errors.append(FieldError("annual_rate", "out_of_range_wan", {"min": _plain(low),
+                                 "max": _plain(high)}, DAILY_LABEL) if is_daily(config)
+                      else _error("annual_rate", "out_of_range", min=config["rate_min"],
+                                  max=config["rate_max"]))
+    low, high = to_annual(config, low), to_annual(config, high)
+    if rate is not None and not low <= rate <= high:
+        errors.append(_error("annual_rate", "out_of_range", min=str(low), max=str(high)))
     return errors
 
 
@@ -174,14 +256,15 @@ def terms_for(config: dict[str, Any], principal: Decimal, periods: int,
               annual_rate: Decimal | None, disbursed_on: date,
               first_due_on: date | None = None) -> Terms:
     """The engine's terms for one loan of this product; out-of-range choices are refused
-    naming the field and the limits."""
+    naming the field and the limits. `annual_rate` is the applicant's rate in the product's
+    quoted unit (`rate_quote`; a daily 万分之N becomes the engine's annual percent here)."""
     rate = Decimal(config["rate_default"]) if annual_rate is None else annual_rate
-    errors = range_errors(config, principal, periods, rate)
+    errors = range_errors(config, principal, periods, quoted_rate=rate)
     if errors:
         raise ValidationFailed(errors)
     request = {key: config[key] for key in SCHEDULE_KEYS if key in config}
-    request.update(principal=str(principal), annual_rate=str(rate), periods=periods,
-                   disbursed_on=disbursed_on.isoformat(),
+    request.update(principal=str(principal), annual_rate=str(to_annual(config, rate)),
+                   periods=periods, disbursed_on=disbursed_on.isoformat(),
                    first_due_on=first_due_on.isoformat() if first_due_on else None)
     try:
         return parse_request(request)

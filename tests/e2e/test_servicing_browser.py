@@ -244,3 +244,75 @@ def test_finance_previews_and_confirms_a_partial_prepayment(
     assert fits(phone), loan_url
     phone.screenshot(path=str(shots(tmp_path) / "loan-prepayment-375.png"), full_page=True)
     phone.context.close()
+
+
+def test_gm_creates_a_product_in_the_editor_with_a_live_preview(
+        browser: Any, demo: dict[str, Any], tmp_path: Path) -> None:
+    base, password = demo["base"], demo["logins"]["gm"]
+    page = new_page(browser)
+    sign_in(page, base, "gm", password)
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/servicing/products")
+    page.click("#new-product")
+    page.wait_for_url(f"{base}/servicing/products/new")
+    page.evaluate("window.__samePage = true")
+    page.fill("#f-code", "E2E01")
+    page.fill("#f-name", "浏览器测试产品")
+    for key, value in (("amount_min", "10000"), ("amount_max", "200000"), ("term_min", "6"),
+                       ("term_max", "24"), ("rate_min", "8"), ("rate_max", "24"),
+                       ("rate_default", "12"), ("sample_amount", "10000"),
+                       ("sample_periods", "12")):
+        page.fill(f"#f-{key}", value)
+    first = page.locator("#editor-preview .schedule-table td.total").first
+    page.locator("#editor-preview .schedule-table td.total", has_text="888.49").first.wait_for()
+    assert first.inner_text() == "888.49"  # 等额本息, DOMAIN.md's example
+
+    # a change of method changes the preview in place, nothing saved
+    page.select_option("#f-method", "equal_principal")
+    page.locator("#editor-preview .schedule-table td.total", has_text="933.33").first.wait_for()
+    # a fee row comes from the server (htmx), and the APR follows the fee
+    page.click("button.add-fee")
+    page.locator("#f-fee-0-name").wait_for()
+    page.fill("#f-fee-0-name", "服务费")
+    page.fill("#f-fee-0-value", "1")
+    page.locator("#editor-preview .apr", has_text=re.compile(r"^1[3-9]\.")).wait_for()
+    # the allocation order is moved with the arrows
+    page.click("button[aria-label='将利息上移']")
+    page.locator(".alloc-order li").nth(2).filter(has_text="利息").wait_for()
+    # quoted as a daily rate, 12 is 万分之12 a day: 43.20% a year on 360 days
+    page.select_option("#f-rate_quote", "daily_wan")
+    page.locator("#editor-preview .quoted-rate", has_text="年化 43.20%").wait_for()
+    page.locator("#f-rate_min + .help", has_text="日利率").wait_for()
+    page.select_option("#f-rate_quote", "annual")
+    page.locator("#f-rate_min + .help", has_text="年利率").wait_for()
+    page.locator("#editor-preview .quoted-rate").wait_for(state="detached")
+    assert page.evaluate("window.__samePage === true")
+    assert page.input_value("#f-fee-0-name") == "服务费"  # typed values survive the swap
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(shots(tmp_path) / "product-editor.png"), full_page=True)
+
+    page.click("#save-product")
+    page.wait_for_url(f"{base}/servicing/products/E2E01?saved=1")
+    assert "已保存：当前为第 1 版" in page.inner_text(".saved-notice")
+    assert "等额本金" in page.inner_text("main")
+    page.click("#edit-product")
+    page.wait_for_url(f"{base}/servicing/products/E2E01/edit")
+    assert "已放款的贷款保持放款时固定的条款" in page.inner_text(".frozen-note")
+    page.fill("#f-rate_max", "10")  # below the default: refused next to its field
+    page.click("#save-product")
+    page.locator("#e-rate_default").wait_for()
+    assert page.inner_text("#e-rate_default") == "默认利率应在 8 至 10 之间"
+    page.fill("#f-rate_max", "20")
+    page.click("#save-product")
+    page.wait_for_url(f"{base}/servicing/products/E2E01?saved=2")
+    assert "第 2 版" in page.inner_text(".saved-notice")
+    page.context.close()
+
+    phone = new_page(browser, 375, 812)
+    sign_in(phone, base, "gm", password)
+    phone.wait_for_url(f"{base}/")
+    phone.goto(f"{base}/servicing/products/E2E01/edit")
+    phone.locator("#editor-preview .schedule-table").wait_for()
+    assert fits(phone)
+    phone.screenshot(path=str(shots(tmp_path) / "product-editor-375.png"), full_page=True)
+    phone.context.close()
