@@ -29,9 +29,7 @@ from zoneinfo import ZoneInfo
 
 from core import audit
 from core.access import require
-from core.db import fetch
 from core.errors import FieldError, ValidationFailed
-from core.events import emit_many
 from core.i18n import register_messages
 from core.tables import Tenant
 from core.tenancy import Context, get_tenant_by_id, tenant_scope
@@ -260,8 +258,13 @@ async def _finish(ctx: Context, run: uuid.UUID, day: date) -> None:
             return  # another run finished this date
         days = [int(n) for n in ctx.tenant.settings.get("servicing.reminder_days",
                                                          DEFAULT_REMINDER_DAYS)]
-        reminders = await _due_soon(ctx, next_day, days)
-        sent = await emit_many(ctx, "installment.due_soon", reminders)
+        engine = Loan._meta.db
+        sent = await cob_sql.due_soon_events(engine, cob_sql.dialect(engine), ctx.tenant_id,
+                                             next_day, days, ctx.username, datetime.now(UTC))
+        if sent:
+            from core import outbox
+
+            outbox.wake()
         await CobRun.update({CobRun.status: "done", CobRun.finished_at: datetime.now(UTC),
                              CobRun.events: CobRun.events + sent}).where(
             CobRun.tenant_id == ctx.tenant_id, CobRun.id == run).run()
@@ -271,36 +274,6 @@ async def _finish(ctx: Context, run: uuid.UUID, day: date) -> None:
             "business_date": day.isoformat(), "next_business_date": next_day.isoformat(),
             "loans": totals["loans"], "accrued": totals["accrued"],
             "penalty": totals["penalty"], "events": totals["events"]})
-
-
-async def _due_soon(ctx: Context, today: date, days: list[int]) -> list[dict[str, Any]]:
-    """Installments of active loans due `n` days after `today`, not yet paid."""
-    if not days:
-        return []
-    wanted = sorted({today + timedelta(days=n) for n in days if n >= 0})
-    engine = Loan._meta.db
-    d = cob_sql.dialect(engine)
-    marks = ", ".join([d.p("date")] * len(wanted))
-    rows = await fetch(engine, f"""
-        SELECT l.id AS loan_id, l.number, l.customer_id, i.n, i.due_on,
-               i.principal + i.interest + i.fees + i.penalty + i.compound - i.principal_paid
-               - i.interest_paid - i.fees_paid - i.penalty_paid - i.compound_paid AS amount
-        FROM loan l JOIN loan_installment i ON i.tenant_id = l.tenant_id AND i.loan_id = l.id
-         AND i.schedule_version = l.schedule_version
-        WHERE l.tenant_id = {d.p('uuid')} AND l.status = 'active' AND i.settled_on IS NULL
-          AND i.due_on IN ({marks})
-    """, ctx.tenant_id, *wanted)
-    from plugins.servicing.loans import yuan
-
-    out = []
-    for r in rows:
-        due_on = r["due_on"] if isinstance(r["due_on"], date) else date.fromisoformat(
-            str(r["due_on"]))
-        out.append({"loan_id": str(r["loan_id"]), "number": r["number"],
-                    "customer_id": str(r["customer_id"]), "n": r["n"],
-                    "due_on": due_on.isoformat(), "days": (due_on - today).days,
-                    "amount": yuan(int(r["amount"]))})
-    return out
 
 
 async def enqueue_close(ctx: Context, requested: Any, enqueue: Any) -> dict[str, Any]:
