@@ -62,8 +62,9 @@ def dialect(engine: Any) -> Dialect:
 
 
 TEMP_TABLES = {
-    "cob_pen": ("installment_id {uuid}, loan_id {uuid}, due_on DATE, penalty_e6 BIGINT, "
-                "compound_e6 BIGINT, penalty BIGINT, compound BIGINT"),
+    "cob_pen": ("installment_id {uuid}, loan_id {uuid}, version INTEGER, n INTEGER, "
+                "due_on DATE, penalty_e6 BIGINT, compound_e6 BIGINT, penalty BIGINT, "
+                "compound BIGINT"),
     "cob_loan": ("loan_id {uuid}, d_interest BIGINT, d_fees BIGINT, penalty BIGINT, "
                  "dpd INTEGER, bucket VARCHAR(8), floor VARCHAR(16), old_bucket VARCHAR(8), "
                  "old_floor VARCHAR(16), override VARCHAR(16), number VARCHAR(40)"),
@@ -161,12 +162,13 @@ async def close_chunk(engine: Any, d: Dialect, tenant_id: Any, lo: Any, hi: Any,
 
     charged = f"{d.days(d.p('date'), 'i.due_on')} > l.penalty_grace_days"
     await fetch(engine, f"""
-        INSERT INTO cob_pen (installment_id, loan_id, due_on, penalty_e6, compound_e6, penalty,
-                             compound)
-        SELECT x.id, x.loan_id, x.due_on, x.pe6, x.ce6, {fen('x.pe6')} - {fen('x.old_pe6')},
-               {fen('x.ce6')} - {fen('x.old_ce6')}
+        INSERT INTO cob_pen (installment_id, loan_id, version, n, due_on, penalty_e6,
+                             compound_e6, penalty, compound)
+        SELECT x.id, x.loan_id, x.schedule_version, x.n, x.due_on, x.pe6, x.ce6,
+               {fen('x.pe6')} - {fen('x.old_pe6')}, {fen('x.ce6')} - {fen('x.old_ce6')}
         FROM (
-          SELECT i.id, i.loan_id, i.due_on, i.penalty_e6 AS old_pe6, i.compound_e6 AS old_ce6,
+          SELECT i.id, i.loan_id, i.schedule_version, i.n, i.due_on, i.penalty_e6 AS old_pe6,
+                 i.compound_e6 AS old_ce6,
                  CASE WHEN {charged} THEN i.penalty_e6 + {day_e6(
                      'i.principal - i.principal_paid', 'l.penalty_rate_e6')}
                  ELSE i.penalty_e6 END AS pe6,
@@ -182,17 +184,19 @@ async def close_chunk(engine: Any, d: Dialect, tenant_id: Any, lo: Any, hi: Any,
     """, day, day, day, day, *chunk, day, lo, hi)
     if d.pg:  # a few rows or a few thousand: let the planner know before it joins
         await fetch(engine, "ANALYZE cob_pen")
+    # by (loan, version, n): that index is in loan order, so a chunk's rows sit together,
+    # where the random primary key would touch a page per row
     await fetch(engine, f"""
         UPDATE loan_installment SET penalty = loan_installment.penalty + p.penalty,
                                     compound = loan_installment.compound + p.compound,
                                     penalty_e6 = p.penalty_e6, compound_e6 = p.compound_e6
         FROM cob_pen p
-        WHERE loan_installment.id = p.installment_id
-          AND loan_installment.tenant_id = {d.p('uuid')}
-          AND loan_installment.loan_id BETWEEN {d.p('uuid')} AND {d.p('uuid')}
+        WHERE loan_installment.tenant_id = {d.p('uuid')}
+          AND loan_installment.loan_id = p.loan_id
+          AND loan_installment.schedule_version = p.version AND loan_installment.n = p.n
           AND (p.penalty_e6 <> loan_installment.penalty_e6
                OR p.compound_e6 <> loan_installment.compound_e6)
-    """, tenant_id, lo, hi)
+    """, tenant_id)
     start_days = d.days(d.p("date"), "l.accrual_start") + " + 1"
     length = d.days("l.accrual_due", "l.accrual_start")
     elapsed = d.least(d.greatest(start_days, "0"), length)
