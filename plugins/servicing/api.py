@@ -212,7 +212,7 @@ async def run_cob(ctx: CurrentContext, data: JSONBody[dict[str, Any]]) -> dict[s
 @get("/cob/runs", tags=[TAG], summary="Close-of-business runs, newest first",
      opt={"permission": "loan.read"})
 async def cob_runs(ctx: CurrentContext) -> dict[str, Any]:
-    return {"business_date": (await cob._current(ctx)).tenant.business_date.isoformat(),
+    return {"business_date": (await cob.refreshed(ctx)).tenant.business_date.isoformat(),
             "runs": await cob.list_runs(ctx)}
 
 

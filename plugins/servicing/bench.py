@@ -37,22 +37,6 @@ CONFIG = {"method": "equal_installment", "frequency": "month", "interest_basis":
           "rate_min": "6", "rate_max": "24", "rate_default": "12"}
 
 
-def _bucket(dpd: int) -> str:
-    for i, edge in enumerate(DEFAULT_BUCKET_EDGES, start=1):
-        if dpd <= 0:
-            return "M0"
-        if dpd <= edge:
-            return f"M{i}"
-    return f"M{len(DEFAULT_BUCKET_EDGES)}+"
-
-
-def _floor(dpd: int) -> str:
-    for name in reversed(cob_sql.CLASS_ORDER[1:]):
-        if dpd >= DEFAULT_FLOORS[name]:
-            return name
-    return "normal"
-
-
 def templates(today: date) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Per (days ago, never paid): the loan's state after closing yesterday, and its rows."""
     closed = today - timedelta(days=1)
@@ -73,7 +57,9 @@ def templates(today: date) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]
             dpd = (today - due[0]["due_on"]).days if bad and due else 0
             loans.append((k, bad, on, rows[-1]["due_on"], state.n, state.start, state.due,
                           state.interest, state.base_interest, accrued,
-                          accrued - paid_interest, dpd, _bucket(dpd), _floor(dpd)))
+                          accrued - paid_interest, dpd,
+                          cob_sql.bucket_of(dpd, DEFAULT_BUCKET_EDGES),
+                          cob_sql.floor_of(dpd, DEFAULT_FLOORS)))
             for r in rows:
                 settled = not bad and r["due_on"] <= today
                 installments.append((k, bad, r["n"], r["due_on"], r["principal"],

@@ -59,7 +59,7 @@ def _error(code: str, **params: Any) -> FieldError:
     return FieldError("business_date", code, params, {"zh-CN": "营业日", "en": "business date"})
 
 
-async def _current(ctx: Context) -> Context:
+async def refreshed(ctx: Context) -> Context:
     """ctx with the tenant as stored now (the business date moves under long contexts)."""
     return replace(ctx, tenant=await get_tenant_by_id(ctx.tenant_id))
 
@@ -75,13 +75,20 @@ def policy_of(settings: dict[str, Any], products: list[dict[str, Any]]) -> cob_s
     return cob_sql.Policy(edges, floors, default)
 
 
+async def _policy(ctx: Context) -> cob_sql.Policy:
+    async with tenant_scope(ctx, write=False):
+        products = await LoanProduct.select(LoanProduct.id, LoanProduct.config).where(
+            LoanProduct.tenant_id == ctx.tenant_id).output(load_json=True).run()
+    return policy_of(ctx.tenant.settings, products)
+
+
 async def close_business_date(ctx: Context, requested: date | None = None,
                               chunk_size: int = DEFAULT_CHUNK, progress: Any = None,
                               workers: int | None = None) -> dict[str, Any]:
     """Close the tenant's business date (or `requested`, which must be it; a date already
     closed answers its run and changes nothing). Returns the run."""
     require(ctx, "cob.run")
-    ctx = await _current(ctx)
+    ctx = await refreshed(ctx)
     day = ctx.tenant.business_date
     if requested is not None and requested < day:
         return await get_run(ctx, requested) or {"business_date": requested.isoformat(),
@@ -92,10 +99,7 @@ async def close_business_date(ctx: Context, requested: date | None = None,
     await ledger.seed_chart(ctx)
     run = await _start(ctx, day)
     try:
-        async with tenant_scope(ctx, write=False):
-            products = await LoanProduct.select(LoanProduct.id, LoanProduct.config).where(
-                LoanProduct.tenant_id == ctx.tenant_id).output(load_json=True).run()
-        policy = policy_of(ctx.tenant.settings, products)
+        policy = await _policy(ctx)
         for _ in range(3):  # loans disbursed while closing are closed too
             oldest = await _oldest_open(ctx, day)
             if oldest is None:
@@ -122,13 +126,10 @@ async def catch_up(ctx: Context, chunk_size: int = DEFAULT_CHUNK) -> int:
     alone: loans loaded back-dated (a tenant pack, a migration from another system) reach
     the state the nightly closes would have given them. Returns the loan-days closed."""
     require(ctx, "cob.run")
-    ctx = await _current(ctx)
+    ctx = await refreshed(ctx)
     last = ctx.tenant.business_date - timedelta(days=1)
     await ledger.seed_chart(ctx)
-    async with tenant_scope(ctx, write=False):
-        products = await LoanProduct.select(LoanProduct.id, LoanProduct.config).where(
-            LoanProduct.tenant_id == ctx.tenant_id).output(load_json=True).run()
-    policy = policy_of(ctx.tenant.settings, products)
+    policy = await _policy(ctx)
     async with tenant_scope(ctx):
         run = CobRun(tenant_id=ctx.tenant_id, business_date=last, started_by=ctx.username,
                      status="catch-up")
@@ -279,7 +280,7 @@ async def _finish(ctx: Context, run: uuid.UUID, day: date) -> None:
 async def enqueue_close(ctx: Context, requested: Any, enqueue: Any) -> dict[str, Any]:
     """Check the date asked for and enqueue the nightly job up to it (the API and the UI)."""
     require(ctx, "cob.run")
-    ctx = await _current(ctx)
+    ctx = await refreshed(ctx)
     day = ctx.tenant.business_date
     if requested not in (None, ""):
         try:
@@ -341,7 +342,7 @@ async def cob_job(ctx: Context, until: str | None = None) -> int:
                               f"{day.isoformat()}: {done['loans']} loans closed")
 
     while True:
-        ctx = await _current(ctx)
+        ctx = await refreshed(ctx)
         if ctx.tenant.business_date > last:
             return done["dates"]
         await close_business_date(ctx, ctx.tenant.business_date, progress=report)

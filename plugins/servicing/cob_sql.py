@@ -119,6 +119,24 @@ class Policy:
     default_floor: dict[str, int]
 
 
+def bucket_of(dpd: int, edges: tuple[int, ...]) -> str:
+    """The bucket of `dpd` days past due, as `_bucket_case` computes it in SQL."""
+    if dpd <= 0:
+        return "M0"
+    for i, edge in enumerate(edges, start=1):
+        if dpd <= edge:
+            return f"M{i}"
+    return f"M{len(edges)}+"
+
+
+def floor_of(dpd: int, thresholds: dict[str, int]) -> str:
+    """The classification floor of `dpd` days past due, as `_floor_case` computes it."""
+    for name in reversed(CLASS_ORDER[1:]):
+        if dpd >= thresholds[name]:
+            return name
+    return "normal"
+
+
 def _bucket_case(edges: tuple[int, ...]) -> str:
     parts = ["CASE WHEN w.dpd <= 0 THEN 'M0'"]
     for i, edge in enumerate(edges, start=1):

@@ -209,6 +209,8 @@ async def account_statement(ctx: Context, code: str, start: date | None = None,
     """An account's statement (明细账): the opening balance before `start`, each posting
     from `start` to `end` (for the tenant or one loan) with the running balance, and the
     closing balance. Balances are debit minus credit, in 分."""
+    from datetime import timedelta
+
     from core.db import fetch
 
     async with tenant_scope(ctx, write=False):
@@ -217,39 +219,27 @@ async def account_statement(ctx: Context, code: str, start: date | None = None,
         if account is None:
             raise ValidationFailed([FieldError("account", "ledger_unknown_account",
                                                {"account": code})])
+        opening = 0 if start is None else (await balances(
+            ctx, loan_id, start - timedelta(days=1))).get(code, 0)
+        closing = (await balances(ctx, loan_id, end)).get(code, 0)
         where = "p.tenant_id = {} AND p.account_code = {}"
         args: list[Any] = [ctx.tenant_id, code]
         if loan_id is not None:
             where += " AND p.loan_id = {}"
             args.append(loan_id)
-        opening = 0
         if start is not None:
-            rows = await fetch(
-                Posting._meta.db,
-                "SELECT SUM(p.debit) AS debit, SUM(p.credit) AS credit FROM posting p JOIN "
-                "journal_entry e ON e.id = p.entry_id AND e.tenant_id = p.tenant_id "
-                f"WHERE {where} AND e.posted_on < {{}}", *args, start)
-            opening = int(rows[0]["debit"] or 0) - int(rows[0]["credit"] or 0)
-        cut = ""
-        if start is not None:
-            cut += " AND e.posted_on >= {}"
+            where += " AND e.posted_on >= {}"
             args.append(start)
         if end is not None:
-            cut += " AND e.posted_on <= {}"
+            where += " AND e.posted_on <= {}"
             args.append(end)
         lines = await fetch(
             Posting._meta.db,
             "SELECT e.posted_on, e.key, e.memo, p.loan_id, l.number, p.debit, p.credit "
             "FROM posting p JOIN journal_entry e ON e.id = p.entry_id AND e.tenant_id = "
             "p.tenant_id LEFT JOIN loan l ON l.id = p.loan_id AND l.tenant_id = p.tenant_id "
-            f"WHERE {where}{cut} ORDER BY e.posted_on, e.created_at, p.id LIMIT {int(limit) + 1}",
+            f"WHERE {where} ORDER BY e.posted_on, e.created_at, p.id LIMIT {int(limit) + 1}",
             *args)
-        total = await fetch(
-            Posting._meta.db,
-            "SELECT SUM(p.debit) AS debit, SUM(p.credit) AS credit FROM posting p JOIN "
-            "journal_entry e ON e.id = p.entry_id AND e.tenant_id = p.tenant_id "
-            f"WHERE {where}{cut}", *args)
-    closing = opening + int(total[0]["debit"] or 0) - int(total[0]["credit"] or 0)
     balance = opening
     out = []
     for line in lines[:limit]:

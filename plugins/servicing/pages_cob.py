@@ -29,7 +29,7 @@ STATUSES = {"running": N_("Running"), "done": N_("Done"), "failed": N_("Failed")
 
 async def _page(request: Request[Any, Any, Any], ctx: Any, status: int = 200,
                 error: str = "") -> Response[Any]:
-    current = await cob._current(ctx)
+    current = await cob.refreshed(ctx)
     runs = await cob.list_runs(ctx)
     for r in runs:
         r["status_label"] = _label(STATUSES, r["status"], ctx.locale)

@@ -38,9 +38,9 @@ from core.i18n import register_messages
 from core.tenancy import Context, tenant_scope
 from plugins.servicing import guards, ledger, replan
 from plugins.servicing.allocation import COMPONENTS, allocate
-from plugins.servicing.loans import _date, get_loan, load, yuan
+from plugins.servicing.loans import get_loan, load, yuan
 from plugins.servicing.payoff import quote_payoff
-from plugins.servicing.repayments import CHANNELS, _due, _lines_of, _recognise
+from plugins.servicing.repayments import _due, _lines_of, _recognise, channel_and_date
 from plugins.servicing.tables import Loan, LoanTransaction
 
 MODES = ("reduce_term", "reduce_installment")
@@ -122,17 +122,12 @@ def parse(ctx: Context, data: dict[str, Any]) -> Request:
         raise ValidationFailed([_error("full", "type_boolean")])
     raw = data.get("amount")
     amount = None if full or raw in (None, "") else guards.amount("amount", raw, *LABELS["amount"])
-    channel = data.get("channel") or "transfer"
-    if channel not in CHANNELS:
-        raise ValidationFailed([_error("channel", "channel_invalid")])
+    channel, paid_on, errors = channel_and_date(ctx, data, _error)
     mode = data.get("mode") or None
     if mode is not None and mode not in MODES:
-        raise ValidationFailed([_error("mode", "prepay_mode")])
-    business_date = ctx.tenant.business_date
-    paid_on = _date("paid_on", data.get("paid_on"), business_date)
-    if paid_on > business_date:
-        raise ValidationFailed([_error("paid_on", "after_business_date",
-                                       business_date=business_date.isoformat())])
+        errors.append(_error("mode", "prepay_mode"))
+    if errors:
+        raise ValidationFailed(errors)
     return Request(amount, paid_on, channel, mode, str(data.get("reference") or "")[:100] or None)
 
 

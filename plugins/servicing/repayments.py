@@ -61,6 +61,28 @@ def _due(row: dict[str, Any]) -> Due:
                {c: row[f"{c}_paid"] for c in COMPONENTS})
 
 
+def channel_and_date(ctx: Context, data: dict[str, Any], error: Any = None
+                     ) -> tuple[str, date, list[FieldError]]:
+    """A money movement's channel (cash or transfer) and value date (the business date by
+    default, never later), with the refusals of both; `error` labels them for the caller's
+    form (repayment, prepayment, recovery)."""
+    error = error or _error
+    errors: list[FieldError] = []
+    channel = data.get("channel") or "transfer"
+    if channel not in CHANNELS:
+        errors.append(error("channel", "channel_invalid"))
+    business_date = ctx.tenant.business_date
+    paid_on = business_date
+    try:
+        paid_on = _date("paid_on", data.get("paid_on"), business_date)
+        if paid_on > business_date:
+            errors.append(error("paid_on", "after_business_date",
+                                business_date=business_date.isoformat()))
+    except ValidationFailed as exc:
+        errors.extend(error(e.field, e.code, **e.params) for e in exc.errors)
+    return str(channel), paid_on, errors
+
+
 def checked_input(ctx: Context, data: dict[str, Any]) -> tuple[int, date, str]:
     """Amount (分), value date and channel of a payment, or every refusal of the three at
     once (a form shows each next to its field)."""
@@ -73,21 +95,11 @@ def checked_input(ctx: Context, data: dict[str, Any]) -> tuple[int, date, str]:
             amount = fen(money("amount", data.get("amount")))
         except ValidationFailed as exc:
             errors.extend(_relabel(e) for e in exc.errors)
-    channel = data.get("channel") or "transfer"
-    if channel not in CHANNELS:
-        errors.append(_error("channel", "channel_invalid"))
-    business_date = ctx.tenant.business_date
-    paid_on = business_date
-    try:
-        paid_on = _date("paid_on", data.get("paid_on"), business_date)
-        if paid_on > business_date:
-            errors.append(_error("paid_on", "after_business_date",
-                                 business_date=business_date.isoformat()))
-    except ValidationFailed as exc:
-        errors.extend(_relabel(e) for e in exc.errors)
+    channel, paid_on, more = channel_and_date(ctx, data)
+    errors += more
     if errors:
         raise ValidationFailed(errors)
-    return amount, paid_on, str(channel)
+    return amount, paid_on, channel
 
 
 def _relabel(error: FieldError) -> FieldError:

@@ -29,8 +29,8 @@ from core.i18n import register_messages
 from core.tenancy import Context, tenant_scope
 from plugins.servicing import guards, ledger
 from plugins.servicing.allocation import COMPONENTS, allocate
-from plugins.servicing.loans import _date, get_loan, load, yuan
-from plugins.servicing.repayments import CHANNELS, _apply, _due
+from plugins.servicing.loans import get_loan, load, yuan
+from plugins.servicing.repayments import _apply, _due, channel_and_date
 from plugins.servicing.tables import Loan, LoanTransaction
 
 ACCOUNTS = (ledger.LOANS, ledger.INTEREST_RECEIVABLE, ledger.FEE_RECEIVABLE,
@@ -115,14 +115,9 @@ async def recover(ctx: Context, loan_id: uuid.UUID, data: dict[str, Any]) -> dic
     """`{"amount", "paid_on"?, "channel", "reference"?}` -> the loan after the recovery."""
     require(ctx, "loan.repay")
     amount = guards.amount("amount", data.get("amount"), *LABELS["amount"])
-    channel = data.get("channel") or "transfer"
-    if channel not in CHANNELS:
-        raise ValidationFailed([_error("channel", "channel_invalid")])
-    business_date = ctx.tenant.business_date
-    paid_on = _date("paid_on", data.get("paid_on"), business_date)
-    if paid_on > business_date:
-        raise ValidationFailed([_error("paid_on", "after_business_date",
-                                       business_date=business_date.isoformat())])
+    channel, paid_on, errors = channel_and_date(ctx, data, _error)
+    if errors:
+        raise ValidationFailed(errors)
     async with tenant_scope(ctx):
         loan, installments = await load(ctx, loan_id, lock=True)
         guards.refuse_status(loan, "recover", allowed="written_off")

@@ -25,7 +25,7 @@ BULLET = {**CONFIG, "method": "bullet", "term_min": 1, "rate_min": "6",
 
 
 async def fresh(ctx: Any) -> Any:
-    return await cob._current(ctx)
+    return await cob.refreshed(ctx)
 
 
 async def disburse(ctx: Any, customer: str, on: date, product: str = "XD01",

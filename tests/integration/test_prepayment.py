@@ -31,7 +31,7 @@ def cents(value: str) -> int:
 
 
 async def fresh(ctx: Any) -> Any:
-    return await cob._current(ctx)
+    return await cob.refreshed(ctx)
 
 
 async def caught_up(new_tenant: Any, config: dict[str, Any] | None = None, days: int = 45,
