@@ -162,3 +162,13 @@ def register_menu_items(register):  # type: ignore[no-untyped-def]
                       "cob.run", 43))
     register(MenuItem("servicing_ledger", "总账", "Ledger", "/servicing/ledger", "ledger.read",
                       44))
+
+
+@hookimpl
+def choose_provider(kind, tenant):  # type: ignore[no-untyped-def]
+    """Other plugins reach servicing's products and quotes through `loan_products`."""
+    if kind == "loan_products":
+        from plugins.servicing.offers import PROVIDER
+
+        return PROVIDER
+    return None
