@@ -43,13 +43,19 @@ register_messages({
                         "en": "{label} must be a whole number, got {got}"},
     "before_disbursement": {"zh-CN": "{label}不能早于放款日 {disbursed_on}",
                             "en": "{label} cannot be before the disbursement date {disbursed_on}"},
+    "application_not_ready": {"zh-CN": "进件 {number} 的状态为“{status}”，合同签署后（待放款）才能放款",
+                              "en": "application {number} is {status}; it can be disbursed "
+                                    "once its contract is signed (ready to disburse)"},
+    "application_disbursed": {"zh-CN": "进件 {number} 已放款，不能重复放款",
+                              "en": "application {number} has already been disbursed"},
     "schedule_digits": {"zh-CN": "放款的还款计划须精确到分（rounding.digits ≤ 2）",
                         "en": "a disbursed schedule must be in fen (rounding.digits at most 2)"},
 })
 
 LABELS = {"amount": ("贷款金额", "amount"), "disbursed_on": ("放款日期", "disbursement date"),
           "periods": ("期数", "term"), "annual_rate": ("年利率", "annual rate"),
-          "customer_id": ("客户", "customer"), "on": ("结清日期", "payoff date")}
+          "customer_id": ("客户", "customer"),
+          "application_id": ("进件", "application"), "on": ("结清日期", "payoff date")}
 
 
 def _error(field: str, code: str, **params: Any) -> FieldError:
@@ -100,11 +106,39 @@ async def _next_number(ctx: Context, on: date) -> str:
     return f"{prefix}{count + 1:04d}"
 
 
+APPLICATION_TERMS = ("customer_id", "product", "amount", "periods", "annual_rate")
+
+
+async def application_terms(ctx: Context, application_id: Any) -> dict[str, Any]:
+    """The approved terms of an application (进件) whose contract is signed: what is
+    disbursed is what was approved and signed, whatever else a form sends. Read through the
+    registry (the application belongs to the origination plugin), so its object rules and
+    field policies apply to the person disbursing."""
+    try:
+        app_id = uuid.UUID(str(application_id))
+    except ValueError:
+        raise ValidationFailed([_error("application_id", "required")]) from None
+    application = await records.get(ctx, "application", app_id)  # 404 unless visible
+    number = application.get("number") or str(app_id)
+    if application.get("status") == "disbursed":
+        raise ValidationFailed([_error("application_id", "application_disbursed",
+                                       number=number)])
+    if application.get("status") != "ready_to_disburse":
+        raise ValidationFailed([_error("application_id", "application_not_ready",
+                                       number=number, status=application.get("status"))])
+    terms = {key: application.get(key) for key in APPLICATION_TERMS}
+    return {**{k: ("" if v is None else str(v)) for k, v in terms.items()},
+            "application_id": str(app_id)}
+
+
 async def disburse(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
     """Disburse a loan: `customer_id`, `product` (code), `amount` (yuan), `periods`, and
     optionally `annual_rate` (percent; the product's default), `disbursed_on` (the business
-    date), `channel` and `reference`."""
+    date), `channel` and `reference`. With `application_id` the terms are the application's
+    (approved, contract signed), and the application is disbursed at most once."""
     require(ctx, "loan.disburse")
+    if data.get("application_id"):
+        data = {**data, **await application_terms(ctx, data["application_id"])}
     try:
         customer_id = uuid.UUID(str(data.get("customer_id")))
     except ValueError:
@@ -135,7 +169,8 @@ async def disburse(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         loan = Loan(
             tenant_id=ctx.tenant_id, number=await _next_number(ctx, on),
             customer_id=customer_id, product_id=product["id"], product_code=product["code"],
-            principal=fen(principal), annual_rate=str(terms.annual_rate), periods=periods,
+            application_id=uuid.UUID(data["application_id"]) if data.get("application_id")
+            else None, principal=fen(principal), annual_rate=str(terms.annual_rate), periods=periods,
             disbursed_on=on, maturity_on=schedule.installments[-1].due_on,
             terms={"request": _request_of(terms), "rules": _rules(product["config"]),
                    "apr": contract["apr"], "product_version": product["version"]},
@@ -165,10 +200,11 @@ async def disburse(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
             "number": loan.number, "customer_id": str(customer_id),
             "product": product["code"], "amount": str(principal), "periods": periods,
             "annual_rate": str(terms.annual_rate), "disbursed_on": on.isoformat(),
-            "apr": contract["apr"]})
+            "apr": contract["apr"], "application_id": data.get("application_id")})
         await emit(ctx, "loan.disbursed", {"loan_id": str(loan.id), "number": loan.number,
                                            "customer_id": str(customer_id),
-                                           "amount": str(principal)})
+                                           "amount": str(principal),
+                                           "application_id": data.get("application_id")})
     return await get_loan(ctx, loan.id)
 
 

@@ -44,7 +44,7 @@ UI = {"include_in_schema": False}
 PRODUCTS = {"permission": "product.read"}
 LOANS = {"permission": "loan.read"}
 DISBURSE = {"permission": "loan.disburse"}
-FORM_FIELDS = ("customer_id", "product", "amount", "periods", "annual_rate")
+FORM_FIELDS = ("customer_id", "product", "amount", "periods", "annual_rate", "application_id")
 
 METHODS = {
     "equal_installment": N_("Equal instalments"),
@@ -248,12 +248,27 @@ async def disburse_page(request: Request[Any, Any, Any], ctx: CurrentContext
     q = request.query_params
     values = {"customer_id": (q.get("customer_id") or "").strip()[:100],
               "product": (q.get("product") or "").strip()[:40], "amount": "", "periods": "",
-              "annual_rate": "", "form_token": secrets.token_urlsafe(24)}
+              "annual_rate": "", "application_id": (q.get("application") or "").strip()[:40],
+              "form_token": secrets.token_urlsafe(24)}
+    try:
+        values = await _with_application(ctx, values)
+    except ValidationFailed as exc:
+        return await _disburse_form(request, ctx, values, _errors(exc, ctx.locale),
+                                    status=422)
     return await _disburse_form(request, ctx, values)
 
 
+async def _with_application(ctx: Context, values: dict[str, str]) -> dict[str, str]:
+    """A disbursement for an application takes the application's approved terms."""
+    if not values.get("application_id"):
+        return values
+    return {**values, **await loans.application_terms(ctx, values["application_id"])}
+
+
 async def _checked_quote(ctx: Context, values: dict[str, str]) -> dict[str, Any]:
-    """Everything disbursement would refuse, refused now: customer, product, ranges."""
+    """Everything disbursement would refuse, refused now: application, customer, product,
+    ranges. `values` takes an application's terms in place."""
+    values.update(await _with_application(ctx, values))
     errors = []
     if not values["customer_id"]:
         errors.append(_field_error("customer_id", "required"))

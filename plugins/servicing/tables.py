@@ -36,6 +36,7 @@ class Loan(TenantOwned, Table, tablename="loan"):
     customer_id = UUID()
     product_id = UUID()
     product_code = Varchar(length=40)
+    application_id = UUID(null=True, default=None)  # the approved application (进件), if any
     status = Varchar(length=20, default="active")  # active | settled | written_off
     principal = BigInt()  # 分
     annual_rate = Varchar(length=20)  # percent, e.g. "12" or "4.9"
