@@ -63,7 +63,6 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
 }
 
 register_messages({
-    "scorecard_invalid": {"zh-CN": "评分卡有误：{label}", "en": "the scorecard is invalid: {label}"},
     "sc_required": {"zh-CN": "{label}：必填", "en": "{label}: required"},
     "sc_not_list": {"zh-CN": "{label}：应为列表", "en": "{label}: must be a list"},
     "sc_not_mapping": {"zh-CN": "{label}：应为映射（键: 值）",
@@ -381,6 +380,11 @@ def validate(definition: Any) -> Card:
                 grades)
 
 
+def _plain(value: Decimal) -> int | str:
+    """A whole number as an int, a fraction as exact text (JSON and YAML friendly)."""
+    return int(value) if value == value.to_integral_value() else format(value, "f")
+
+
 def as_data(card: Card) -> dict[str, Any]:
     """The definition again, normalised (what is stored and exported)."""
     def bin_data(b: Bin) -> dict[str, Any]:
@@ -392,9 +396,9 @@ def as_data(card: Card) -> dict[str, Any]:
             return {"values": list(b.values), "points": b.points}
         out: dict[str, Any] = {}
         if b.min is not None:
-            out["min"] = str(b.min)
+            out["min"] = _plain(b.min)
         if b.max is not None:
-            out["max"] = str(b.max)
+            out["max"] = _plain(b.max)
         return {**out, "points": b.points}
 
     return {
