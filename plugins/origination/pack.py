@@ -4,10 +4,10 @@
   {documents: [...], fields: [custom field keys]} (plugins.origination.requirements);
 - `scorecards:` a list of scorecard definitions (plugins.origination.scorecard);
 - `applications:` demo and test applications after the records, each
-  `{customer: {resident_id: ...}, product, amount, periods, purpose?, consent_ref?,
-  status: draft | submitted | approved | rejected | returned}`: created and moved through
-  the same services a user's clicks go through (so a submitted one has its credit check
-  and score).
+  `{customer: {resident_id: ...}, officer: username, product, amount, periods, purpose?,
+  consent_ref?, status: draft | submitted | approved | rejected | returned, decided_by:
+  username, comment?}`: created and moved through the same services a user's clicks go
+  through (so a submitted one has its credit check and score).
 """
 
 from __future__ import annotations
@@ -64,7 +64,23 @@ async def export_scorecards(ctx: Context) -> Any:
     return [item["definition"] for item in await scorecards.latest(ctx)]
 
 
+async def _as_user(ctx: Context, username: str | None) -> Context:
+    """The context of the pack's user `username` (the system when none is named)."""
+    if not username:
+        return ctx
+    from core.identity import user_context
+    from core.tables import User
+
+    rows = await User.select().where(User.tenant_id == ctx.tenant_id,
+                                     User.username == username).output(load_json=True).run()
+    if not rows:
+        raise XindaiError("not_found")
+    return await user_context(ctx.tenant, rows[0], ctx.locale)
+
+
 async def load_applications(ctx: Context, data: Any, source: PackSource) -> None:
+    """Each entry is created and submitted by its `officer` (a pack user) and decided by
+    its `decided_by` user, through the services a user's clicks use."""
     from core import records
     from plugins.origination import applications
 
@@ -79,16 +95,19 @@ async def load_applications(ctx: Context, data: Any, source: PackSource) -> None
                                            str(who.get("resident_id") or ""))
             if len(found) != 1:
                 raise PackError(source.path, line, f"找不到客户 / no customer {who}")
-            app = await applications.create(ctx, {
+            officer = await _as_user(ctx, spec.get("officer"))
+            app = await applications.create(officer, {
                 "customer_id": found[0], "product": spec.get("product"),
                 "amount": str(spec.get("amount")), "periods": spec.get("periods"),
                 "purpose": spec.get("purpose"), "consent_ref": spec.get("consent_ref")})
             status = spec.get("status", "draft")
             if status != "draft":
-                await applications.submit(ctx, app["id"])
+                await applications.submit(officer, app["id"])
             if status in ("approved", "rejected", "returned"):
-                await applications.decided(ctx, app["id"], status,
-                                           str(spec.get("comment") or ""), "pack")
+                checker = await _as_user(ctx, spec.get("decided_by"))
+                await applications.decided(checker, app["id"], status,
+                                           str(spec.get("comment") or ""),
+                                           checker.user_id or "pack")
         except XindaiError as exc:
             raise _fail(source, "applications", line, exc) from None
 
