@@ -7,9 +7,9 @@ instance state and the events it caused, so storing them is the caller's only jo
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from core.plugins import hookimpl
+
+__version__ = "0.1.0"
 
 # --- applications (进件), credit checks and scorecards -------------------------------------
 # (plugins.origination.applications, credit, bureau_client, scorecard(s), requirements,

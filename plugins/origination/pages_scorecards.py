@@ -23,8 +23,8 @@ from core.tenancy import Context
 from core.web.context import CurrentContext
 from core.web.ui.i18n import gettext_for
 from core.web.ui.render import local_time, render
-from plugins.origination import scorecards
 from plugins.origination import scorecard as sc
+from plugins.origination import scorecards
 
 UI = {"include_in_schema": False}
 MANAGE = {"permission": "scorecard.manage"}
