@@ -563,6 +563,12 @@ async def list_records(
         where: list[Any] = _scope(ctx, t)
         keys: TenantKeys | None = None
         for raw_key, raw in (filters or {}).items():
+            if raw_key == "owner_id":  # the system column the object rules use
+                owner = _uuid_or_none(raw)
+                if owner is None:
+                    raise XindaiError("bad_filter", field=raw_key)
+                where.append(t.owner_id == owner)
+                continue
             key, _, op = raw_key.partition("__")
             f = entity.field(key)
             if f is None or (op and op not in _OPS) or not usable(ctx, entity, f):

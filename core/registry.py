@@ -37,6 +37,10 @@ class EntityType:
     # Idempotency-Key on the API create route: False (not used), "optional" (used when the
     # client sends one) or True (required: entities that move money or are financial records)
     idempotent: bool | str = False
+    # False: the generic create/update/delete routes (API and UI) are not mounted, because
+    # the owning plugin's service must check more than the registry can (an application
+    # against its product's ranges, a blacklist): the service still writes via core.records.
+    generic_writes: bool = True
 
     def label(self, locale: str | None = None) -> str:
         return self.label_en if locale == "en" else self.label_zh

@@ -269,8 +269,9 @@ def entity_router(entity: EntityType) -> Router:
                               document_id: FromPath[UUID]) -> None:
         await documents.delete_document(ctx, name, record_id, document_id)
 
+    writes = [create, change, remove] if entity.generic_writes else []
     return Router(path=f"/{entity.api_path}", route_handlers=documented([
-        list_records, create, read, change, remove, reveal, fields, add_field, drop_field,
+        list_records, *writes, read, reveal, fields, add_field, drop_field,
         list_documents, upload_document, download_document, delete_document,
     ]))
 

@@ -122,7 +122,7 @@ def entity_routes(entity: EntityType) -> Router:
             "filters": filters, "q": q, "sort": sort, "per_page": per_page,
             "per_page_choices": PER_PAGE_CHOICES, "error": error,
             "filtered": bool(active or q),
-            "can_create": ctx.access.can(f"{name}.create"),
+            "can_create": entity.generic_writes and ctx.access.can(f"{name}.create"),
         }
         partial = request.headers.get("hx-request") == "true" and \
             request.headers.get("hx-target") == "records"
@@ -170,8 +170,9 @@ def entity_routes(entity: EntityType) -> Router:
                     "updated": local_time(record["updated_at"], tz)},
             title=_title(ctx, current, record, lang),
             fields=_detail_fields(ctx, current, record),
-            can_edit=ctx.access.can(f"{name}.update"),
-            can_delete=ctx.access.can(f"{name}.delete"),
+            can_edit=ctx.access.can(f"{name}.update"),  # documents
+            can_edit_record=entity.generic_writes and ctx.access.can(f"{name}.update"),
+            can_delete=entity.generic_writes and ctx.access.can(f"{name}.delete"),
             documents=_documents(ctx, record["id"], await documents.list_documents(
                 ctx, name, record["id"])),
             upload={"action": f"{base}/{record['id']}/documents", "error": upload_error,
@@ -329,7 +330,7 @@ def entity_routes(entity: EntityType) -> Router:
         await records.delete(ctx, name, record_id)
         return Redirect(base, status_code=303)
 
+    writes = [new_form, create, edit_form, update, remove] if entity.generic_writes else []
     return Router(path=base, route_handlers=[
-        list_view, new_form, create, detail, reveal, edit_form, update, remove,
-        upload, download, delete_document,
+        list_view, *writes, detail, reveal, upload, download, delete_document,
     ])
