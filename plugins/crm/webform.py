@@ -34,7 +34,6 @@ from core.ratelimit import RateLimited, hit
 from core.regions import PROVINCES, SHANXI
 from core.tenancy import SLUG_RE, Context, TenantInfo, get_tenant, tenant_scope
 from core.web.context import client_ip, user_agent
-from core.web.ui.i18n import gettext_for
 from core.web.ui.render import LOGIN_CSRF_COOKIE, page_lang, render
 from core.web.ui.security import new_login_csrf
 from plugins.crm.blacklist import Blacklisted
@@ -116,7 +115,7 @@ async def _form(request: Request[Any, Any, Any], tenant: TenantInfo, status: int
                 values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
                 notice: str = "") -> Response[Any]:
     lang = page_lang(request)
-    csrf = new_login_csrf(request)
+    csrf = new_login_csrf(request)  # the sign-in form's double-submit cookie
     from core.web.sessions import cookie_kwargs
     from litestar.datastructures import Cookie
 
@@ -140,10 +139,7 @@ async def _refused(request: Request[Any, Any, Any], tenant: TenantInfo, reason: 
     ctx = _ctx(request, tenant)
     async with tenant_scope(ctx):
         await audit.append(ctx, "webform.refused", "lead", None, {"reason": reason})
-    _ = gettext_for(page_lang(request))
-    return await _form(request, tenant, 400, values, notice=_(
-        "Your submission could not be accepted: the form was sent too quickly, has expired "
-        "or was already used. Please check your details and send it again."))
+    return await _form(request, tenant, 400, values, notice="refused")
 
 
 @post("/f/{slug:str}/lead", opt={**PUBLIC, "csrf": "login"}, **UI)
@@ -152,7 +148,6 @@ async def form_submit(request: Request[Any, Any, Any], slug: FromPath[str]) -> R
 
     tenant = await _tenant(slug)
     lang = page_lang(request)
-    _ = gettext_for(lang)
     form = await request.form()
     values = {k: str(form.get(k) or "").strip()[:200] for k in (*FIELDS, "channel")}
     try:
@@ -175,9 +170,7 @@ async def form_submit(request: Request[Any, Any, Any], slug: FromPath[str]) -> R
         errors = {e.field: e.message(lang) for e in exc.errors}
         return await _form(request, tenant, 422, values, errors)
     except Blacklisted:
-        return await _form(request, tenant, 422, values, notice=_(
-            "We cannot accept this application online. Please contact us by phone or visit "
-            "a branch."))
+        return await _form(request, tenant, 422, values, notice="blacklisted")
     return Redirect(f"/f/{tenant.slug}/lead/thanks", status_code=303)
 
 
