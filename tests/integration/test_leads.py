@@ -174,3 +174,28 @@ async def test_pool_sweep_and_claim(kernel: Any, new_tenant: Any) -> None:
     with pytest.raises(Conflict) as exc:
         await pool.claim(limited, lead["id"])
     assert exc.value.code == "pool_claim_limit"
+
+
+async def test_demo_leads_placed_by_the_rules(kernel: Any, demo: Any) -> None:
+    """The demo pack's 20 leads: Taiyuan ones to the 小店 officer, Yuncheng ones to
+    officer2, the rest in the pool; the blacklisted mobile is refused."""
+    from core.admin import list_users
+    from core.tenancy import Context
+
+    from plugins.crm.blacklist import Blacklisted
+
+    tenant, _ = demo
+    ctx = Context.system(tenant)
+    users = {str(u["id"]): u["username"] for u in await list_users(ctx)}
+    async with tenant_scope(ctx, write=False):
+        rows = await Lead.select(Lead.region, Lead.owner_id).where(
+            Lead.tenant_id == tenant.id, Lead.source.is_not_null()).run()
+    assert len(rows) >= 20
+    for r in rows:
+        owner = users.get(str(r["owner_id"])) if r["owner_id"] else None
+        if r["region"].startswith("1401"):
+            assert owner == "officer"
+        elif r["region"].startswith("1408"):
+            assert owner == "officer2"
+    with pytest.raises(Blacklisted):
+        await leads.capture(ctx, {"kind": "individual", "name": "黑", "mobile": "13900000009"})
