@@ -13,7 +13,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from core import audit, validators as v
+from core import audit
+from core import validators as v
 from core.access import require
 from core.crypto import TenantKeys, tenant_keys
 from core.errors import Conflict, FieldError, NotFound, ValidationFailed, XindaiError

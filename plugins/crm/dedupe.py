@@ -21,7 +21,8 @@ import unicodedata
 import uuid
 from typing import Any
 
-from core import audit, validators as v
+from core import audit
+from core import validators as v
 from core.access import require
 from core.crypto import TenantKeys, tenant_keys
 from core.errors import Conflict, NotFound, XindaiError
@@ -224,6 +225,13 @@ class DuplicateFinder:
         from plugins.crm.blacklist import check_many
 
         return await check_many(ctx, rows)
+
+    async def capture(self, ctx: Context, data: dict[str, Any], on_duplicate: str = "flag"
+                      ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Create one lead through the one write path, a duplicate stored flagged."""
+        from plugins.crm.leads import capture
+
+        return await capture(ctx, data, on_duplicate)
 
 
 DUPLICATE_FINDER = DuplicateFinder()

@@ -116,8 +116,9 @@ async def _form(request: Request[Any, Any, Any], tenant: TenantInfo, status: int
                 notice: str = "") -> Response[Any]:
     lang = page_lang(request)
     csrf = new_login_csrf(request)  # the sign-in form's double-submit cookie
-    from core.web.sessions import cookie_kwargs
     from litestar.datastructures import Cookie
+
+    from core.web.sessions import cookie_kwargs
 
     return render(request, "crm/webform.html", status=status, tenant_name=tenant.name,
                   slug=tenant.slug, values=values or {}, errors=errors or {}, notice=notice,

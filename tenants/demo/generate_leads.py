@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import generate as g  # noqa: E402
 import yaml  # noqa: E402
 
-import generate as g  # noqa: E402
 from core.validators import check_credit_code, check_mobile, check_resident_id  # noqa: E402
 
 SEED = 20261123

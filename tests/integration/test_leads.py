@@ -146,9 +146,9 @@ async def test_stage_and_conversion(kernel: Any, new_tenant: Any) -> None:
 
 
 async def test_pool_sweep_and_claim(kernel: Any, new_tenant: Any) -> None:
-    from core.admin import list_users
     from dataclasses import replace
 
+    from core.admin import list_users
     from tests.conftest import as_user
 
     ctx = await new_tenant()
@@ -181,7 +181,6 @@ async def test_demo_leads_placed_by_the_rules(kernel: Any, demo: Any) -> None:
     officer2, the rest in the pool; the blacklisted mobile is refused."""
     from core.admin import list_users
     from core.tenancy import Context
-
     from plugins.crm.blacklist import Blacklisted
 
     tenant, _ = demo
