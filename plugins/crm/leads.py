@@ -56,9 +56,9 @@ register_messages({
     "lead_closed": {"zh-CN": "该线索已合并或已转化，不能再操作",
                     "en": "this lead is merged or converted: no further changes"},
     "lead_stages_setting": {
-        "zh-CN": "线索阶段须为 {{key, zh, en}} 列表，键唯一，且包含 new、converted、invalid",
-        "en": "lead stages must be a list of {{key, zh, en}} with unique keys including new, "
-              "converted and invalid"},
+        "zh-CN": "线索阶段须为若干行“键 | 中文 | English”，键不重复，且包含 new、converted、invalid",
+        "en": "lead stages must be lines of 'key | 中文 | English' with unique keys including "
+              "new, converted and invalid"},
 })
 
 P, S = Sensitivity.personal, Sensitivity.secret
