@@ -332,6 +332,12 @@ async def create(ctx: Context, entity_name: str, data: Any,
         require(ctx, f"{entity_name}.assign")
     from core.kernel import kernel
 
+    system: dict[str, Any] = {}
+    declared = kernel().registry.get(entity_name)
+    if declared is not None and declared.before_create is not None \
+            and ctx.tenant.enabled(declared.plugin):
+        require(ctx, f"{entity_name}.create")
+        owner, system = await declared.before_create(ctx, data, owner)
     async with tenant_scope(ctx):
         entity = await entity_for(ctx, entity_name)
         require(ctx, f"{entity.name}.create")
@@ -349,7 +355,7 @@ async def create(ctx: Context, entity_name: str, data: Any,
             "owner_id": _uuid_or_none(owner["id"] if owner else ctx.user_id),
             "org_unit_id": _uuid_or_none(owner["org_unit_id"] if owner
                                          else ctx.access.org_unit_id),
-            **columns,
+            **columns, **system,
         }
         t = entity.table
         await t.insert(t(_ignore_missing=True, **row)).run()

@@ -6,7 +6,7 @@ imports and reports are all driven from here: declare a field once and every lay
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,13 @@ class EntityType:
     # the owning plugin's service must check more than the registry can (an application
     # against its product's ranges, a blacklist): the service still writes via core.records.
     generic_writes: bool = True
+    # async (ctx, data, owner) -> (owner, system columns): called by core.records.create
+    # before its write transaction opens (after the permission check), for a plugin's rules
+    # on capture: it may refuse (recording the refusal in its own transaction), choose the
+    # owner, and set readonly columns of the new row (e.g. crm's blacklist, duplicates and
+    # assignment rules for leads)
+    before_create: Callable[..., Awaitable[tuple[dict[str, Any] | None, dict[str, Any]]]] \
+        | None = None
 
     def label(self, locale: str | None = None) -> str:
         return self.label_en if locale == "en" else self.label_zh

@@ -109,7 +109,10 @@ CurrentContext = NamedDependency[Context]
 def plugin_guard(plugin: str) -> Any:
     """A guard making a plugin's routes answer 404 for tenants that have not enabled it."""
 
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any],
+                    handler: BaseRouteHandler) -> None:
+        if handler.opt.get("public"):
+            return  # no signed-in tenant: a public page finds its tenant and checks the plugin
         ctx = await current_context(connection)
         if not ctx.tenant.enabled(plugin):
             raise NotFound()

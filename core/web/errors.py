@@ -26,6 +26,7 @@ def xindai_error(request: Request[Any, Any, Any], exc: XindaiError) -> Response[
     if isinstance(exc, ValidationFailed):
         extra["errors"] = [e.as_dict(locale) for e in exc.errors]
         extra["detail"] = "; ".join(e.message(locale) for e in exc.errors)
+    extra.update(getattr(exc, "details", None) or {})  # e.g. the records a 409 collides with
     return _problem(exc.status, exc.code, exc.message(locale), locale, **extra)
 
 
