@@ -8,3 +8,6 @@ instance state and the events it caused, so storing them is the caller's only jo
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+# Approvals (审批): the engine wired to the database, API and UI (hooks_approvals.py).
+from plugins.origination.hooks_approvals import *  # noqa: E402,F401,F403
