@@ -44,7 +44,7 @@ BASE_FIELDS: dict[str, tuple[str, str, str]] = {
 ACTIONS = ("approve", "reject", "return", "transfer", "add", "resubmit")
 META_KEYS = ("subject", "when", "priority")
 SUBJECT_RE = r"[a-z][a-z0-9_]{0,39}"
-DUE_SOON = timedelta(hours=24)
+DUE_SOON = timedelta(hours=4)  # "due soon": the demo reminds 4 hours before
 INBOX_MAX = 2000
 DEADLINE_BATCH = 500
 # refusal codes -> HTTP status: whose turn it is and who may act are access decisions
