@@ -166,6 +166,6 @@ async def test_workflow_editor(new_tenant: Any, client: Any) -> None:
     r = await client.post("/workflows/quick/edit", data={**form, "base": base, "op": "save"})
     assert r.status_code == 409 and "更新的版本" in r.text
     r = await client.get("/workflows/quick")
-    assert "v2" in r.text and "时限 12h" in r.text
+    assert "第 2 版" in r.text and "时限 12h" in r.text
     started = await env.start("200000")  # priority 50 beats the demo's 100
     assert started["workflow"] == "quick" and started["workflow_version"] == 2
