@@ -23,8 +23,8 @@ from plugins.origination.approvals_app.tables import (
     ApprovalTask,
     ApprovalWorkflow,
 )
-from plugins.origination.definition import Definition, parse_definition
 from plugins.origination.deadlines import next_due
+from plugins.origination.definition import Definition, parse_definition
 from plugins.origination.instance import IN_PROGRESS, RETURNED, Event, Instance, due_at
 from plugins.origination.serialize import event_data, instance_data, load_instance
 
