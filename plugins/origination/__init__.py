@@ -141,3 +141,6 @@ def template_dirs() -> list[str]:
 
 
 # --- end of the applications block ----------------------------------------------------------
+
+# Approvals (审批): the engine wired to the database, API and UI (hooks_approvals.py).
+from plugins.origination.hooks_approvals import *  # noqa: E402,F401,F403

@@ -45,7 +45,8 @@ async def test_every_route_and_role(client: Any, demo: Any) -> None:
               "transaction_id": "00000000-0000-4000-8000-0000000000f1",
               "application_id": "00000000-0000-4000-8000-0000000000a1", "product": "NOPE",
               "lead_id": "00000000-0000-4000-8000-00000000ead0",
-              "entry_id": "00000000-0000-4000-8000-00000000b1ac"}
+              "entry_id": "00000000-0000-4000-8000-00000000b1ac",
+              "instance_id": "00000000-0000-4000-8000-0000000000a2"}
     contexts = {role: await as_user(tenant, role) for role in ROLES}
     headers = {role: await login(client, tenant.slug, role, passwords[role]) for role in ROLES}
     checked = 0

@@ -1,0 +1,1 @@
+"""The approvals piccolo app: workflow versions, instances, tasks and their events."""
