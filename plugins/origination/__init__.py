@@ -24,6 +24,7 @@ def piccolo_apps() -> list[str]:
 
 @hookimpl
 def register_entities(register):  # type: ignore[no-untyped-def]
+    import plugins.origination.application_approval  # noqa: F401 - registers its outcome
     from plugins.origination.entities import APPLICATION
 
     register(APPLICATION)

@@ -70,7 +70,9 @@ ACTIONS = {  # action -> (allowed from, to, zh, en)
     "approved": (("submitted", "in_approval"), "approved", "批准", "approved"),
     "rejected": (("submitted", "in_approval"), "rejected", "拒绝", "rejected"),
     "returned": (("submitted", "in_approval"), "returned", "退回", "returned"),
-    "withdraw": (("draft", "submitted", "in_approval", "returned"), "withdrawn", "撤回",
+    # in approval, the approvers decide (a reject ends it); withdrawing is for the officer's
+    # own drafts and returned applications, so no approver is left holding a dead task
+    "withdraw": (("draft", "returned"), "withdrawn", "撤回",
                  "withdrawn"),
     "contract_signed": (("approved",), "ready_to_disburse", "标记待放款",
                         "marked ready to disburse"),
@@ -407,6 +409,9 @@ async def submit(ctx: Context, application_id: Any, resubmission: bool = False
                 grade=result.grade, breakdown=result.breakdown,
                 scored_at=datetime.now(UTC))).run()
         app = await _move(ctx, app, action, extra)
+        from plugins.origination import application_approval  # it imports this module
+
+        app = await application_approval.submitted(ctx, app, resubmission)
         await emit(ctx, "application.submitted", payload(
             app, grade=app.get("grade"), score=app.get("score"), region=app.get("region"),
             submitted_by=ctx.user_id, resubmitted=resubmission))

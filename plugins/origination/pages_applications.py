@@ -26,12 +26,12 @@ from litestar.response import Redirect
 
 from core import records
 from core.errors import ValidationFailed, XindaiError
-from core.tenancy import Context
+from core.tenancy import Context, tenant_scope
 from core.web.context import CurrentContext
 from core.web.ui import forms
 from core.web.ui.i18n import gettext_for
 from core.web.ui.render import local_time, render
-from plugins.origination import applications, credit
+from plugins.origination import applications, approval_store, approvals, credit
 from plugins.origination.entities import STATUSES
 
 UI = {"include_in_schema": False}
@@ -194,8 +194,12 @@ async def _detail_page(request: Request[Any, Any, Any], ctx: Context, applicatio
     check = detail["credit_check"]
     can = ctx.access.can
     st = app["status"]
+    items = await approvals.timeline(ctx, "application", app["id"])
+    async with tenant_scope(ctx, write=False):
+        instances = await approval_store.instances_of(ctx, "application", str(app["id"]))
     return render(
         request, "origination/application.html", status=status, app=app,
+        items=items, approval_id=str(instances[-1]["id"]) if instances else None,
         customer=names.get(app["customer_id"], ""), amount=money(app["amount"]),
         status_text=status_label(st, lang), checklist=detail["checklist"], check=check,
         check_at=local_time(check["queried_at"], tz) if check else "",
@@ -204,8 +208,7 @@ async def _detail_page(request: Request[Any, Any, Any], ctx: Context, applicatio
         errors=errors or {}, submitted_at=local_time(app.get("submitted_at"), tz),
         may_submit=can("application.submit") and st == "draft",
         may_resubmit=can("application.submit") and st == "returned",
-        may_withdraw=can("application.submit") and st in ("draft", "submitted",
-                                                          "in_approval", "returned"),
+        may_withdraw=can("application.submit") and st in ("draft", "returned"),
         may_query=can("credit.query") and st in ("draft", "returned"),
         may_upload=can("application.update") and st in ("draft", "returned"))
 

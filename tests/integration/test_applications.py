@@ -17,7 +17,8 @@ from core.errors import Conflict, ValidationFailed
 from core.plugins import hookimpl
 from core.tables import AuditEntry, OutboxMessage
 from core.tenancy import tenant_scope
-from plugins.origination import applications, requirements, scorecards
+from plugins.origination import applications, approval_store, approvals, requirements, scorecards
+from plugins.origination.examples import DEMO_WORKFLOW
 from plugins.origination.tables import Application, ApplicationScore
 from plugins.servicing import products
 
@@ -46,6 +47,7 @@ async def setup(new_tenant: Any) -> tuple[Any, str]:
     ctx = await new_tenant(plugins=PLUGINS)
     await products.save_product(ctx, "XD01", "经营贷", CONFIG)
     await scorecards.save(ctx, CARD)
+    await approvals.save_workflow(ctx, {**DEMO_WORKFLOW, "subject": "application"})
     page = await records.list_records(ctx, "customer", {"kind": "individual"})
     return ctx, str(page.items[0]["id"])
 
@@ -58,6 +60,13 @@ def form(customer: str, **more: Any) -> dict[str, Any]:
 async def count(ctx: Any, table: Any) -> int:
     async with tenant_scope(ctx, write=False):
         return await table.count().where(table.tenant_id == ctx.tenant_id)
+
+
+async def open_approval(ctx: Any, application_id: str) -> dict[str, Any]:
+    async with tenant_scope(ctx, write=False):
+        row = await approval_store.open_instance(ctx, "application", application_id)
+    assert row is not None, "no approval is open for the application"
+    return row
 
 
 async def kyc(ctx: Any, customer: str) -> None:
@@ -107,7 +116,7 @@ async def test_submit_runs_the_credit_check_and_the_scorecard(kernel: Any,
     await kyc(ctx, customer)
     app = await applications.create(ctx, form(customer))
     done = await applications.submit(ctx, app["id"])
-    assert done["status"] == "submitted" and done["credit_report"]
+    assert done["status"] == "in_approval" and done["credit_report"]
     detail = await applications.detail(ctx, app["id"])
     assert all(c["present"] for c in detail["checklist"])
     summary = detail["credit_check"]["summary"]
@@ -138,15 +147,20 @@ async def test_decisions_resubmission_and_the_contract_event(kernel: Any,
     await kyc(ctx, customer)
     app = await applications.create(ctx, form(customer))
     await applications.submit(ctx, app["id"])
-    returned = await applications.decided(ctx, app["id"], "returned", "补充流水", "u-1")
+    instance = await open_approval(ctx, app["id"])
+    reviewer = replace(ctx, username="reviewer", roles=("risk_reviewer",))
+    await approvals.act(reviewer, instance["id"], "return", "补充流水")
+    returned = await records.get(ctx, "application", app["id"])
     assert returned["status"] == "returned"
     with pytest.raises(Conflict) as info:  # a returned application is not decided again
         await applications.decided(ctx, app["id"], "approved", "", "u-1")
     assert "已退回" in info.value.message("zh-CN") and "Returned" in info.value.message("en")
-    again = await applications.resubmit(ctx, app["id"])
-    assert again["status"] == "submitted" and await count(ctx, ApplicationScore) == 2
-    approved = await applications.decided(ctx, app["id"], "approved", "同意", "u-2")
-    assert (approved["status"], approved["decided_by"]) == ("approved", "u-2")
+    again = await applications.resubmit(ctx, app["id"])  # the same approval resumes
+    assert again["status"] == "in_approval" and await count(ctx, ApplicationScore) == 2
+    assert (await open_approval(ctx, app["id"]))["id"] == instance["id"]
+    await approvals.act(reviewer, instance["id"], "approve", "同意")
+    approved = await records.get(ctx, "application", app["id"])
+    assert (approved["status"], approved["decided_by"]) == ("approved", "reviewer")
     await applications.on_contract_signed(ctx, {"contract_id": "c-1",
                                                 "application_id": app["id"]})
     ready = await records.get(ctx, "application", app["id"])
@@ -161,8 +175,9 @@ async def test_decisions_resubmission_and_the_contract_event(kernel: Any,
     assert (await records.get(ctx, "application", app["id"]))["status"] == "disbursed"
     steps = [(h["from_status"], h["to_status"]) for h in await applications.history(
         ctx, app["id"])]
-    assert steps == [(None, "draft"), ("draft", "submitted"), ("submitted", "returned"),
-                     ("returned", "submitted"), ("submitted", "approved"),
+    assert steps == [(None, "draft"), ("draft", "submitted"), ("submitted", "in_approval"),
+                     ("in_approval", "returned"), ("returned", "submitted"),
+                     ("submitted", "in_approval"), ("in_approval", "approved"),
                      ("approved", "ready_to_disburse"), ("ready_to_disburse", "disbursed")]
 
 
@@ -234,4 +249,4 @@ async def test_required_custom_fields_per_product(kernel: Any, new_tenant: Any) 
     assert info.value.errors[0].field == "shop_name"
     assert "店铺名称" in info.value.errors[0].message("zh-CN")
     await applications.update(ctx, app["id"], {"shop_name": "小店区老王副食"})
-    assert (await applications.submit(ctx, app["id"]))["status"] == "submitted"
+    assert (await applications.submit(ctx, app["id"]))["status"] == "in_approval"

@@ -20,11 +20,13 @@ HX = {"HX-Request": "true"}
 
 
 async def setup(new_tenant: Any) -> tuple[Context, str]:
-    from plugins.origination import scorecards
+    from plugins.origination import approvals, scorecards
+    from plugins.origination.examples import DEMO_WORKFLOW
 
     ctx = await new_tenant(plugins=["crm", "servicing", "origination", "bureau_local"])
     await products.save_product(ctx, "XD01", "经营贷", CONFIG)
     await scorecards.save(ctx, CARD)
+    await approvals.save_workflow(ctx, {**DEMO_WORKFLOW, "subject": "application"})
     page = await records.list_records(ctx, "customer", {"kind": "individual"})
     return ctx, str(page.items[0]["id"])
 
@@ -55,10 +57,10 @@ async def test_new_application_preview_refusal_and_submission(kernel: Any, new_t
     r = await client.post(f"{location}/submit", data={"_csrf": csrf})
     assert r.status_code == 303
     page = await client.get(location)
-    assert "已提交" in page.text and 'id="approvals"' in page.text
+    assert "审批中" in page.text and 'id="approvals"' in page.text
     assert re.search(r'class="bureau-score">\d+<', page.text)
     assert "征信评分" in page.text and re.search(r'class="score-grade">[ABC]<', page.text)
-    listing = await client.get("/applications?status=submitted&owner=mine")
+    listing = await client.get("/applications?status=in_approval&owner=mine")
     assert location.rsplit("/", 1)[1] in listing.text
     assert "SQ" not in (await client.get("/applications?status=draft")).text.split(
         "applications-table")[-1]
