@@ -27,6 +27,7 @@ from core.plugins import PluginError, Plugins
 from core.registry import Registry
 from core.settings import Settings, load_settings
 from core.tenancy import TenantInfo
+from core.notifications import KERNEL_SUBSCRIPTIONS as NOTIFY_SUBSCRIPTIONS
 from core.webhooks import KERNEL_SUBSCRIPTIONS
 from core.webhooks import PERIODIC_JOBS as WEBHOOK_PERIODIC_JOBS
 from core.webhooks import kernel_jobs as webhook_jobs
@@ -147,7 +148,7 @@ def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Ke
         master_key=load_master_key(settings),
         permissions=[Permission(*p) for p in KERNEL_PERMISSIONS]
         + plugins.collect("register_permissions"),
-        subscriptions=[*KERNEL_SUBSCRIPTIONS, *plugins.collect("register_event_handlers")],
+        subscriptions=[*KERNEL_SUBSCRIPTIONS, *NOTIFY_SUBSCRIPTIONS, *plugins.collect("register_event_handlers")],
         jobs=[*KERNEL_JOBS, *webhook_jobs(settings), *plugins.collect("register_jobs")],
         periodic_jobs=[*KERNEL_PERIODIC_JOBS, *WEBHOOK_PERIODIC_JOBS,
                        *plugins.collect("register_periodic_jobs")],

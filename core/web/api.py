@@ -277,10 +277,11 @@ def entity_router(entity: EntityType) -> Router:
 
 def api_router(entities: list[EntityType], plugin_routes: list[Any]) -> Router:
     from core.web.api_background import BACKGROUND_HANDLERS
+    from core.web.ui.notifications import NOTIFICATION_API
 
     handlers: list[Any] = [login_handler, me, health, create_token, list_tokens, revoke_token,
                            platform_tenants, platform_create, platform_status,
-                           *BACKGROUND_HANDLERS]
+                           *BACKGROUND_HANDLERS, *NOTIFICATION_API]
     handlers.extend(entity_router(e) for e in entities)
     handlers.extend(plugin_routes)
     return Router(path="/api/v1", route_handlers=handlers,
