@@ -97,6 +97,17 @@ class Kernel:
     def periodic_jobs_for(self, tenant: TenantInfo) -> list[PeriodicJob]:
         return [j for j in self.periodic_jobs if tenant.enabled(j.plugin)]
 
+    async def gather(self, hook_name: str, tenant: TenantInfo, **kwargs: Any) -> list[Any]:
+        """Call a list-returning hook (`record_panels`, `timeline_items`) on the tenant's
+        plugins, awaiting awaitables; items are stamped with their plugin."""
+        items: list[Any] = []
+        for plugin, result in self.plugins.per_plugin(hook_name, tenant.enabled, **kwargs):
+            if inspect.isawaitable(result):
+                result = await result
+            for item in result or ():
+                items.append(replace(item, plugin=plugin) if hasattr(item, "plugin") else item)
+        return items
+
     def provider(self, kind: str, tenant: TenantInfo) -> Any | None:
         """`choose_provider` with firstresult semantics, asking only the tenant's plugins
         (externals are asked before built-ins, as pluggy calls the last registered first)."""

@@ -59,3 +59,25 @@ def register_menu_items(register):  # type: ignore[no-untyped-def]
     from core.declarations import MenuItem
 
     register(MenuItem("customers", "客户", "Customers", "/e/customer", "customer.read", 20))
+
+
+# Follow-ups, tasks and the customer 360 view (plugins.crm.activity_hooks): implementations
+# named with `specname`, so they sit beside the ones above.
+from plugins.crm.activity_hooks import (  # noqa: E402
+    activity_jobs,
+    activity_menu_items,
+    activity_pack_sections,
+    activity_pages,
+    activity_panels,
+    activity_periodic_jobs,
+    activity_permissions,
+    activity_role_grants,
+    activity_routes,
+    activity_template_dirs,
+    activity_timeline_items,
+)
+
+__all__ = ["activity_jobs", "activity_menu_items", "activity_pack_sections", "activity_pages",
+           "activity_panels", "activity_periodic_jobs", "activity_permissions",
+           "activity_role_grants", "activity_routes", "activity_template_dirs",
+           "activity_timeline_items"]

@@ -5,8 +5,8 @@ They attach to any registry record (`entity` + `record_id`: a customer, a lead) 
 its access, like core documents: whoever may see the record sees its follow-ups and tasks.
 What people write in them (the content of a call, the next step, a task's note) is
 personal data: sealed with the tenant's key (AES-256-GCM, the row id bound in), never
-stored in clear. A task's title is short and stored in clear (shown in lists and in
-notifications): the UI says not to put names or numbers in it.
+stored in clear. That includes a task's title (a follow-up's next step becomes one), so
+reminders say "a task is due" and link to it rather than quoting it.
 """
 
 from piccolo.columns import UUID, Date, Integer, Text, Timestamptz, Varchar
@@ -33,7 +33,7 @@ class FollowUp(TenantOwned, Table, tablename="crm_followup"):
 
 class Task(TenantOwned, Table, tablename="crm_task"):
     id = UUID(primary_key=True)
-    title = Varchar(length=200)
+    title_sealed = Text()
     note_sealed = Text(null=True, default=None)
     due_on = Date()
     assignee_id = UUID()

@@ -55,6 +55,21 @@ def _title(ctx: Context, entity: EntityType, record: dict[str, Any], lang: str) 
     return str(record.get("id", ""))[:8]
 
 
+DOCUMENTS_ORDER = 50  # panels ordered below this come before the documents, the rest after
+
+
+async def record_panels(ctx: Context, entity: str, record_id: str) -> list[dict[str, Any]]:
+    """The plugins' panels for a record's detail page (`record_panels` hook; e.g. the
+    customer 360 view's follow-ups, tasks, loans and timeline), sorted by order."""
+    from core.kernel import kernel
+
+    found = await kernel().gather("record_panels", ctx.tenant, ctx=ctx, entity=entity,
+                                  record_id=record_id)
+    return [{"key": p.key, "label": p.label(ctx.locale), "template": p.template,
+             "context": p.context, "order": p.order}
+            for p in sorted(found, key=lambda p: (p.order, p.key))]
+
+
 def entity_routes(entity: EntityType) -> Router:
     """The UI routes of one entity; handlers are closures over its name (as in the API)."""
     name = entity.name
@@ -162,6 +177,7 @@ def entity_routes(entity: EntityType) -> Router:
         record = await records.get(ctx, name, record_id)
         current = await records.entity_for(ctx, name)
         tz, lang = ctx.tenant.timezone, ctx.locale
+        panels = await record_panels(ctx, name, record["id"])
         return render(
             request, "entity/detail.html", status=status,
             entity={"name": name, "label": current.label(lang), "base": base},
@@ -177,6 +193,8 @@ def entity_routes(entity: EntityType) -> Router:
             upload={"action": f"{base}/{record['id']}/documents", "error": upload_error,
                     "kind": kind, "max": documents.human_size(documents.max_bytes()),
                     "kinds": [(k, documents.kind_label(k, lang)) for k in documents.KINDS]},
+            panels_before=[p for p in panels if p["order"] < DOCUMENTS_ORDER],
+            panels_after=[p for p in panels if p["order"] >= DOCUMENTS_ORDER],
         )
 
     @get("/{record_id:str}", opt=need("read"), name=f"ui_detail_{name}", **UI)

@@ -30,7 +30,7 @@ class Tenant(Table, tablename="tenant", schema=None):
     )
 
 
-ID = "2026-11-23T07:51:27:916805"
+ID = "2026-11-23T07:52:58:808214"
 VERSION = "1.38.0"
 DESCRIPTION = "follow-ups and tasks"
 
@@ -376,12 +376,11 @@ async def forwards():
     manager.add_column(
         table_class_name="Task",
         tablename="crm_task",
-        column_name="title",
-        db_column_name="title",
-        column_class_name="Varchar",
-        column_class=Varchar,
+        column_name="title_sealed",
+        db_column_name="title_sealed",
+        column_class_name="Text",
+        column_class=Text,
         params={
-            "length": 200,
             "default": "",
             "null": False,
             "primary_key": False,

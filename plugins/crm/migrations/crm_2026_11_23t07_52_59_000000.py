@@ -2,7 +2,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from core.db import raw_step
 
-ID = "2026-11-23T07:51:28:000000"
+ID = "2026-11-23T07:52:59:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "follow-up and task indexes lead with tenant_id"
 
