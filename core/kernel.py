@@ -22,12 +22,15 @@ from core.declarations import (
     RoleGrant,
     Subscription,
 )
+from core.document_expiry import JOBS as EXPIRY_JOBS
+from core.document_expiry import KERNEL_SETTINGS
+from core.document_expiry import PERIODIC_JOBS as EXPIRY_PERIODIC_JOBS
 from core.kernel_jobs import KERNEL_JOBS, KERNEL_PERIODIC_JOBS
+from core.notifications import KERNEL_SUBSCRIPTIONS as NOTIFY_SUBSCRIPTIONS
 from core.plugins import PluginError, Plugins
 from core.registry import Registry
 from core.settings import Settings, load_settings
 from core.tenancy import TenantInfo
-from core.notifications import KERNEL_SUBSCRIPTIONS as NOTIFY_SUBSCRIPTIONS
 from core.webhooks import KERNEL_SUBSCRIPTIONS
 from core.webhooks import PERIODIC_JOBS as WEBHOOK_PERIODIC_JOBS
 from core.webhooks import kernel_jobs as webhook_jobs
@@ -160,13 +163,14 @@ def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Ke
         permissions=[Permission(*p) for p in KERNEL_PERMISSIONS]
         + plugins.collect("register_permissions"),
         subscriptions=[*KERNEL_SUBSCRIPTIONS, *NOTIFY_SUBSCRIPTIONS, *plugins.collect("register_event_handlers")],
-        jobs=[*KERNEL_JOBS, *webhook_jobs(settings), *plugins.collect("register_jobs")],
-        periodic_jobs=[*KERNEL_PERIODIC_JOBS, *WEBHOOK_PERIODIC_JOBS,
+        jobs=[*KERNEL_JOBS, *EXPIRY_JOBS, *webhook_jobs(settings),
+              *plugins.collect("register_jobs")],
+        periodic_jobs=[*KERNEL_PERIODIC_JOBS, *WEBHOOK_PERIODIC_JOBS, *EXPIRY_PERIODIC_JOBS,
                        *plugins.collect("register_periodic_jobs")],
         menu_items=plugins.collect("register_menu_items"),
         pack_sections=plugins.collect("register_pack_sections"),
         role_grants=plugins.collect("register_role_grants"),
-        plugin_settings=plugins.collect("register_settings"),
+        plugin_settings=[*KERNEL_SETTINGS, *plugins.collect("register_settings")],
     )
     check_periodic_jobs(k)
     db.bind(engine, k.apps())

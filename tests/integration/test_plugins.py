@@ -76,11 +76,11 @@ async def test_menus_events_jobs_and_providers_follow_enablement(kernel: Any,
 
     on = await new_tenant(plugins=["crm", "example"], records=False)
     off = await new_tenant(plugins=["crm"], records=False)
-    assert [m.key for m in kernel.menu_for(on.tenant)] == ["customers", "example"]
-    assert [m.key for m in kernel.menu_for(off.tenant)] == ["customers"]
+    assert [m.key for m in kernel.menu_for(on.tenant)] == ["customers", "my_tasks", "example"]
+    assert [m.key for m in kernel.menu_for(off.tenant)] == ["customers", "my_tasks"]
 
     def plugin_jobs(jobs: list[Any]) -> list[str]:
-        return [j.name for j in jobs if j.plugin != "core"]  # the kernel's exist everywhere
+        return [j.name for j in jobs if j.plugin == "example"]  # what enablement of example adds
 
     assert plugin_jobs(kernel.periodic_jobs_for(on.tenant)) == ["example.nightly"]
     assert plugin_jobs(kernel.periodic_jobs_for(off.tenant)) == []
