@@ -157,6 +157,7 @@ async def timeline(ctx: Any, entity: str, record_id: str) -> list[dict[str, Any]
     from core.history import record_history
     from core.kernel import kernel
     from core.web.ui.i18n import gettext_for
+    from plugins.crm.pages_activity import HISTORY_ACTIONS
 
     _ = gettext_for(ctx.locale)
     tz = ctx.tenant.timezone
@@ -165,8 +166,7 @@ async def timeline(ctx: Any, entity: str, record_id: str) -> list[dict[str, Any]
     out = [{"at": _sort_key(i.at, tz), "when": _local(i.at, tz) if isinstance(i.at, datetime)
             else i.at.isoformat(), "kind": i.kind, "title": i.title(ctx.locale),
             "detail": i.detail, "link": i.link, "by": i.by} for i in items]
-    actions = {"create": _("Record created"), "update": _("Record changed"),
-               "delete": _("Record deleted")}
+    actions = {k: _(v) for k, v in HISTORY_ACTIONS.items()}
     for h in await record_history(ctx, entity, record_id):
         fields = "、".join(c["label"] for c in h["changes"]) if ctx.locale != "en" \
             else ", ".join(c["label"] for c in h["changes"])

@@ -30,10 +30,13 @@ from core.errors import NotFound, ValidationFailed
 from core.tenancy import Context
 from core.web.context import CurrentContext
 from core.web.ui import forms
+from core.web.ui.i18n import N_
 from core.web.ui.render import render
 from plugins.crm import activity
 
 FOLLOWUP_ENTITIES = ("customer", "lead")
+HISTORY_ACTIONS = {"create": N_("Record created"), "update": N_("Record changed"),
+                   "delete": N_("Record deleted")}
 UI = {"include_in_schema": False}
 TAG = "activity"
 
