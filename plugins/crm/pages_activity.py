@@ -89,7 +89,7 @@ async def log_followup_page(request: Request[Any, Any, Any], ctx: CurrentContext
     raw = forms.read_form(fields, form, ctx.tenant.timezone)
     raw["create_task"] = "true" if form.get("create_task") in ("1", "true", "on") else ""
     try:
-        await activity.log_followup(ctx, entity, record_id, forms.new_record(raw))
+        logged = await activity.log_followup(ctx, entity, record_id, forms.new_record(raw))
     except ValidationFailed as exc:
         context = {"widgets": followup_widgets(ctx, raw, activity.field_errors(exc, ctx.locale)),
                    "action": request.url.path, "create_task": bool(raw["create_task"]),
@@ -97,7 +97,9 @@ async def log_followup_page(request: Request[Any, Any, Any], ctx: CurrentContext
                                                                      "panel-followups")}
         template = "crm/_followup_form.html" if _is_htmx(request) else "crm/followup_page.html"
         return render(request, template, status=422, form=context)
-    return _done(request, _back(entity, record_id, "panel-timeline"))
+    # the new id in the query makes it a new URL, so the browser loads the page again
+    # (a change of the #fragment alone would only scroll)
+    return _done(request, f"/e/{entity}/{record_id}?followup={logged['id']}#panel-timeline")
 
 
 @post("/crm/{entity:str}/{record_id:str}/tasks", opt={"permission": "task.manage"},
@@ -109,14 +111,14 @@ async def add_task_page(request: Request[Any, Any, Any], ctx: CurrentContext,
     raw = forms.read_form(list(activity.TASK_FORM.fields), form, ctx.tenant.timezone)
     raw.pop("status", None)
     try:
-        await activity.create_task(ctx, forms.new_record(raw), entity, record_id)
+        task = await activity.create_task(ctx, forms.new_record(raw), entity, record_id)
     except ValidationFailed as exc:
         context = {"widgets": task_widgets(ctx, raw, activity.field_errors(exc, ctx.locale)),
                    "action": request.url.path, "general": exc.message(ctx.locale),
                    "back": _back(entity, record_id, "panel-tasks")}
         template = "crm/_task_form.html" if _is_htmx(request) else "crm/task_form_page.html"
         return render(request, template, status=422, form=context)
-    return _done(request, _back(entity, record_id, "panel-tasks"))
+    return _done(request, f"/e/{entity}/{record_id}?task={task['id']}#panel-tasks")
 
 
 VIEWS = ("open", "overdue", "today", "upcoming", "done")

@@ -1,7 +1,7 @@
 """Follow-ups on the customer 360 view in a real browser against a real `xindai demo`
 server: the officer sees the bell's unread count (the manager assigned a task in the demo
 pack), opens 我的任务, goes from a task to its customer, logs a follow-up with the form on
-the customer page (htmx), and finds it at the top of the timeline; a refused form shows the
+the customer page (htmx), and finds it in the timeline above the older ones; a refused form shows the
 field's message in place. Screenshots under the test's tmp folder (or $UI_SHOTS)."""
 
 from __future__ import annotations
@@ -52,11 +52,14 @@ def test_log_a_followup_on_the_360_page_and_see_it_in_the_timeline(
     form.locator("#f-next_follow_up_on").fill("2026-11-27")
     form.locator("#f-create_task").check()
     form.locator("#followup-submit").click()
-    page.wait_for_url(f"{customer_url}#panel-timeline")
-    first = page.locator("#timeline li").first
-    first.wait_for()
-    text = first.inner_text()
-    assert "跟进（拜访） · 已约定下一步" in text and "核对了本月进货单据" in text
+    page.wait_for_url(re.compile(re.escape(customer_url) + r"\?followup=[0-9a-f-]{36}#panel-timeline$"))
+    item = page.locator("#timeline li", has_text="核对了本月进货单据")
+    item.wait_for()
+    assert "跟进（拜访） · 已约定下一步" in item.inner_text()
+    texts = page.locator("#timeline li").all_inner_texts()
+    ours = next(i for i, t in enumerate(texts) if "核对了本月进货单据" in t)
+    older = next(i for i, t in enumerate(texts) if "货款已到账" in t)  # the demo's 11-19 call
+    assert ours < older  # newest first
     assert "取回银行流水" in page.inner_text("#panel-tasks")
     page.locator("#panel-timeline").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "activity-timeline.png"), full_page=False)

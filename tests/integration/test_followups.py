@@ -139,7 +139,8 @@ async def test_api_and_the_form_on_the_customer_page(kernel: Any, client: Any,
                              data={"_csrf": csrf, "kind": "visit", "content": "上门拜访，见到法人",
                                    "occurred_at": "2026-11-18T09:00"})
     assert good.status_code == 303
-    assert good.headers["location"] == f"/e/customer/{customer}#panel-timeline"
+    assert good.headers["location"].startswith(f"/e/customer/{customer}?followup=")
+    assert good.headers["location"].endswith("#panel-timeline")
     page = await client.get(f"/e/customer/{customer}")
     timeline = page.text.split('id="timeline"', 1)[1]
     assert timeline.index("微信发送了材料清单") < timeline.index("上门拜访，见到法人")
