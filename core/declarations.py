@@ -116,3 +116,38 @@ class PackSource:
 
     path: str
     lines: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A section a plugin adds to a record's detail page (the customer 360 view): the
+    plugin's own template, rendered with `context` (available as `panel.context`)."""
+
+    key: str
+    label_zh: str
+    label_en: str
+    template: str  # e.g. "servicing/_customer_loans.html", in the plugin's template_dirs
+    context: dict[str, Any] = field(default_factory=dict)
+    order: int = 100
+    plugin: str = ""
+
+    def label(self, locale: str | None) -> str:
+        return self.label_en if locale == "en" else self.label_zh
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """One dated thing that happened to a record, for its timeline (a follow-up, a loan
+    disbursed, a repayment, a change). Texts are shown as given: no secrets in clear."""
+
+    at: Any  # datetime (aware) or date
+    kind: str  # short type for the icon and filter, e.g. "followup", "repayment"
+    title_zh: str
+    title_en: str
+    detail: str = ""
+    link: str | None = None
+    by: str = ""  # who did it (display name), if known
+    plugin: str = ""
+
+    def title(self, locale: str | None) -> str:
+        return self.title_en if locale == "en" else self.title_zh

@@ -26,7 +26,7 @@ import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -61,6 +61,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "other": ("其他", "Other"),
 }
 KIND_LABEL = {"zh-CN": "资料类型", "en": "Document type"}
+EXPIRY_LABEL = {"zh-CN": "有效期至", "en": "Valid until"}
 # Accepted types, recognised by their first bytes (never by the client's word or the name).
 TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png",
          "image/webp": ".webp"}
@@ -166,6 +167,33 @@ def _master() -> bytes:
     return kernel().master_key
 
 
+def check_expiry(raw: Any) -> date | None:
+    """An optional expiry date (e.g. the ID card's validity), `YYYY-MM-DD`."""
+    if raw in (None, ""):
+        return None
+    if isinstance(raw, date):
+        return raw
+    try:
+        return date.fromisoformat(str(raw).strip())
+    except ValueError:
+        raise ValidationFailed([FieldError("expires_on", "type_date", {"field": "expires_on"},
+                                           EXPIRY_LABEL)]) from None
+
+
+def expiry_state(expires_on: Any, today: date, warn_days: int) -> str:
+    """"expired" (before `today`), "expiring" (within `warn_days`), or ""."""
+    if not expires_on:
+        return ""
+    day = expires_on if isinstance(expires_on, date) else date.fromisoformat(str(expires_on))
+    if day < today:
+        return "expired"
+    return "expiring" if (day - today).days <= warn_days else ""
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def _check_kind(kind: Any) -> str:
     if not isinstance(kind, str) or kind not in KINDS:
         raise ValidationFailed([FieldError("kind", "choice", {"field": "kind", "value": kind},
@@ -210,6 +238,7 @@ def describe(row: dict[str, Any], names: dict[str, str] | None = None) -> dict[s
         "key_version": row["key_version"], "created_by": row["created_by"],
         "created_by_name": (names or {}).get(row["created_by"] or "", ""),
         "created_at": created.isoformat() if isinstance(created, datetime) else str(created),
+        "expires_on": _iso(row.get("expires_on")),
     }
 
 
@@ -274,15 +303,17 @@ class PendingUpload:
         if self._writer is not None:
             await self._writer.abort()
 
-    async def finish(self, kind: Any) -> dict[str, Any]:
-        """Check the kind, insert the row, append the audit entry, make the file visible:
-        one transaction, so either all of it happens or none."""
+    async def finish(self, kind: Any, expires_on: Any = None) -> dict[str, Any]:
+        """Check the kind (and the optional expiry date), insert the row, append the audit
+        entry, make the file visible: one transaction, so either all of it happens or
+        none."""
         committed = False
         ctx = self.ctx
         try:
             if not self.received:
                 raise DocumentFileRequired()
             kind = _check_kind(kind)
+            expiry = check_expiry(expires_on)
             async with tenant_scope(ctx):
                 entity, record_id = await _parent(ctx, self.entity.name, self.record_id,
                                                   "update")
@@ -295,13 +326,15 @@ class PendingUpload:
                     "content_type": self.content_type, "size": self.size,
                     "key_version": self._sealer.version, "digest": self._mac.hexdigest(),
                     "created_by": ctx.user_id, "created_at": datetime.now(UTC),
+                    "expires_on": expiry,
                 }
                 await Document.insert(Document(**row)).run()
                 await audit.append(ctx, "document.upload", "document", self.id, {
                     "kind": [None, kind], "record": [None, f"{entity.name}/{record_id}"],
                     "filename": [None, await audit.secret_digest(ctx, "document", "filename",
                                                                  self.filename)],
-                    "content_type": [None, self.content_type], "size": [None, self.size]})
+                    "content_type": [None, self.content_type], "size": [None, self.size],
+                    "expires_on": [None, _iso(expiry)]})
                 await emit(ctx, "document.uploaded", {
                     "id": str(self.id), "entity": entity.name, "record_id": str(record_id),
                     "kind": kind})
@@ -326,10 +359,12 @@ async def begin_upload(ctx: Context, entity_name: str, record_id: Any) -> Pendin
 
 
 async def upload(ctx: Context, entity_name: str, record_id: Any, kind: str,
-                 filename: str | None, content: AsyncIterable[bytes] | bytes) -> dict[str, Any]:
+                 filename: str | None, content: AsyncIterable[bytes] | bytes,
+                 expires_on: Any = None) -> dict[str, Any]:
     """Store one document for a record (for code that has the whole input at hand; the web
     layer drives a PendingUpload from the request stream instead)."""
     _check_kind(kind)
+    check_expiry(expires_on)
     pending = await begin_upload(ctx, entity_name, record_id)
     try:
         await pending.start_file(filename)
@@ -343,7 +378,7 @@ async def upload(ctx: Context, entity_name: str, record_id: Any, kind: str,
     except BaseException:
         await pending.abort()
         raise
-    return await pending.finish(kind)
+    return await pending.finish(kind, expires_on)
 
 
 # --- list, download, delete --------------------------------------------------------------
@@ -464,6 +499,27 @@ async def delete_document(ctx: Context, entity_name: str, record_id: Any,
             "kind": row["kind"], "record": f"{entity.name}/{rid}"})
         await emit(ctx, "document.deleted", {"id": str(row["id"]), "entity": entity.name,
                                              "record_id": str(rid), "kind": row["kind"]})
+
+
+async def set_expiry(ctx: Context, entity_name: str, record_id: Any, document_id: Any,
+                     expires_on: Any) -> dict[str, Any]:
+    """Set or clear a document's expiry date (`<entity>.update`); audited, and emitted as
+    `document.updated`."""
+    expiry = check_expiry(expires_on)
+    async with tenant_scope(ctx):
+        entity, rid = await _parent(ctx, entity_name, record_id, "update")
+        row = await _row(ctx, entity, rid, document_id)
+        if row["expires_on"] != expiry:
+            await Document.update({Document.expires_on: expiry}).where(
+                Document.tenant_id == ctx.tenant_id, Document.id == row["id"]).run()
+            await audit.append(ctx, "document.expiry", "document", row["id"], {
+                "record": f"{entity.name}/{rid}",
+                "expires_on": [_iso(row["expires_on"]), _iso(expiry)]})
+            await emit(ctx, "document.updated", {"id": str(row["id"]), "entity": entity.name,
+                                                 "record_id": str(rid), "kind": row["kind"],
+                                                 "expires_on": _iso(expiry)})
+        row["expires_on"] = expiry
+    return describe(row)
 
 
 # --- attachment fields -------------------------------------------------------------------

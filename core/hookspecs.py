@@ -21,11 +21,13 @@ if TYPE_CHECKING:
         Job,
         MenuItem,
         PackSection,
+        Panel,
         PeriodicJob,
         Permission,
         PluginSetting,
         RoleGrant,
         Subscription,
+        TimelineItem,
     )
     from core.registry import EntityType
     from core.tenancy import Context, TenantInfo
@@ -146,4 +148,27 @@ def choose_provider(kind: str, tenant: TenantInfo) -> Any | None:
 
     The first plugin to return something other than None wins, so a tenant-specific
     provider plugin can take precedence over the built-in local one.
+    """
+
+
+@hookspec
+def record_panels(ctx: Context, entity: str, record_id: str
+                  ) -> Awaitable[list[Panel]] | list[Panel] | None:
+    """Return panels (`core.declarations.Panel`) for the detail page of one record, e.g. a
+    customer's loans on the customer 360 view (`/e/customer/<id>`).
+
+    Called only for plugins the tenant enabled, after the page checked that ctx may read
+    the record; return [] for entities you do not know and when ctx lacks your permission.
+    Read only: a panel never writes. Sorted by `order` across plugins.
+    """
+
+
+@hookspec
+def timeline_items(ctx: Context, entity: str, record_id: str
+                   ) -> Awaitable[list[TimelineItem]] | list[TimelineItem] | None:
+    """Return dated events of one record (`core.declarations.TimelineItem`) for its
+    timeline: follow-ups, applications, loans, repayments, collection actions.
+
+    Same rules as `record_panels`: enabled plugins only, read only, [] when not yours or
+    not permitted. The page merges every plugin's items newest first.
     """

@@ -22,7 +22,11 @@ from core.declarations import (
     RoleGrant,
     Subscription,
 )
+from core.document_expiry import JOBS as EXPIRY_JOBS
+from core.document_expiry import KERNEL_SETTINGS
+from core.document_expiry import PERIODIC_JOBS as EXPIRY_PERIODIC_JOBS
 from core.kernel_jobs import KERNEL_JOBS, KERNEL_PERIODIC_JOBS
+from core.notifications import KERNEL_SUBSCRIPTIONS as NOTIFY_SUBSCRIPTIONS
 from core.plugins import PluginError, Plugins
 from core.registry import Registry
 from core.settings import Settings, load_settings
@@ -96,6 +100,17 @@ class Kernel:
     def periodic_jobs_for(self, tenant: TenantInfo) -> list[PeriodicJob]:
         return [j for j in self.periodic_jobs if tenant.enabled(j.plugin)]
 
+    async def gather(self, hook_name: str, tenant: TenantInfo, **kwargs: Any) -> list[Any]:
+        """Call a list-returning hook (`record_panels`, `timeline_items`) on the tenant's
+        plugins, awaiting awaitables; items are stamped with their plugin."""
+        items: list[Any] = []
+        for plugin, result in self.plugins.per_plugin(hook_name, tenant.enabled, **kwargs):
+            if inspect.isawaitable(result):
+                result = await result
+            for item in result or ():
+                items.append(replace(item, plugin=plugin) if hasattr(item, "plugin") else item)
+        return items
+
     def provider(self, kind: str, tenant: TenantInfo) -> Any | None:
         """`choose_provider` with firstresult semantics, asking only the tenant's plugins
         (externals are asked before built-ins, as pluggy calls the last registered first)."""
@@ -147,14 +162,15 @@ def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Ke
         master_key=load_master_key(settings),
         permissions=[Permission(*p) for p in KERNEL_PERMISSIONS]
         + plugins.collect("register_permissions"),
-        subscriptions=[*KERNEL_SUBSCRIPTIONS, *plugins.collect("register_event_handlers")],
-        jobs=[*KERNEL_JOBS, *webhook_jobs(settings), *plugins.collect("register_jobs")],
-        periodic_jobs=[*KERNEL_PERIODIC_JOBS, *WEBHOOK_PERIODIC_JOBS,
+        subscriptions=[*KERNEL_SUBSCRIPTIONS, *NOTIFY_SUBSCRIPTIONS, *plugins.collect("register_event_handlers")],
+        jobs=[*KERNEL_JOBS, *EXPIRY_JOBS, *webhook_jobs(settings),
+              *plugins.collect("register_jobs")],
+        periodic_jobs=[*KERNEL_PERIODIC_JOBS, *WEBHOOK_PERIODIC_JOBS, *EXPIRY_PERIODIC_JOBS,
                        *plugins.collect("register_periodic_jobs")],
         menu_items=plugins.collect("register_menu_items"),
         pack_sections=plugins.collect("register_pack_sections"),
         role_grants=plugins.collect("register_role_grants"),
-        plugin_settings=plugins.collect("register_settings"),
+        plugin_settings=[*KERNEL_SETTINGS, *plugins.collect("register_settings")],
     )
     check_periodic_jobs(k)
     db.bind(engine, k.apps())

@@ -378,11 +378,31 @@ class Document(TenantOwned, Table, tablename="document"):
     created_at = Timestamptz(default=utcnow)
     deleted_at = Timestamptz(null=True, default=None)
     deleted_by = Varchar(length=64, null=True, default=None)
+    expires_on = Date(null=True, default=None)  # e.g. the ID card's validity (KYC expiry)
     # index document_by_record (tenant_id, entity, record_id) (see migrations)
+    # index document_expiring (tenant_id, expires_on) of live rows (see migrations)
+
+
+class Notification(TenantOwned, Table, tablename="notification"):
+    """An in-app message to one user (core.notifications); `ref` makes it idempotent per
+    recipient. The title is stored in clear in both languages: no personal data in it."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    user_id = UUID()
+    kind = Varchar(length=60)
+    title_zh = Varchar(length=300)
+    title_en = Varchar(length=300)
+    link = Varchar(length=500, null=True, default=None)
+    ref = Varchar(length=200, null=True, default=None)
+    created_at = Timestamptz(default=utcnow)
+    read_at = Timestamptz(null=True, default=None)
+    # unique ('tenant_id', 'user_id', 'ref'): index notification_once (see migrations)
+    # index notification_inbox (tenant_id, user_id, read_at, created_at)
 
 
 KERNEL_TABLES: list[type[Table]] = [
     Tenant, TenantKey, CustomField, BlindIndex, Role, User, ApiToken, OrgUnit, FieldPolicy,
     WebSession, AuthEvent, AuditEntry, AuditHead, AuditCheckpoint, OutboxMessage,
     ProcessedMessage, ScheduleState, Webhook, WebhookDelivery, IdempotencyKey, Document,
+    Notification,
 ]

@@ -247,7 +247,8 @@ def entity_router(entity: EntityType) -> Router:
     async def upload_document(request: Request[Any, Any, Any], ctx: CurrentContext,
                               record_id: FromPath[UUID]) -> dict[str, Any]:
         """`multipart/form-data` with `kind` (id_front, id_back, credit_report,
-        bank_statement, property_certificate, contract, other) and `file` (PDF, JPEG, PNG or
+        bank_statement, property_certificate, contract, other), optionally `expires_on`
+        (YYYY-MM-DD, before the file) and `file` (PDF, JPEG, PNG or
         WEBP, judged by its content; larger than XINDAI_DOCUMENT_MAX_BYTES: 413). The file
         is encrypted as it arrives; the upload is recorded in the audit log."""
         return await upload_from_request(request, ctx, name, record_id)
@@ -262,6 +263,18 @@ def entity_router(entity: EntityType) -> Router:
         Every download is recorded in the audit log."""
         return await download_response(ctx, name, record_id, document_id, inline)
 
+    @patch("/{record_id:uuid}/documents/{document_id:uuid}",
+           summary=f"Set a document's expiry date ({tag})", tags=[tag],
+           operation_id=f"update_document_{name}", opt=need("update"))
+    async def update_document(ctx: CurrentContext, record_id: FromPath[UUID],
+                              document_id: FromPath[UUID], data: JSONBody[dict[str, Any]]
+                              ) -> dict[str, Any]:
+        """`{"expires_on": "YYYY-MM-DD"}` (or null to clear): the last day the document
+        (an ID card, a licence) is valid; expiring ones are flagged and their record's
+        owner notified. Audited."""
+        return await documents.set_expiry(ctx, name, record_id, document_id,
+                                          data.get("expires_on"))
+
     @delete("/{record_id:uuid}/documents/{document_id:uuid}",
             summary=f"Delete a document of a {tag}", tags=[tag],
             operation_id=f"delete_document_{name}", opt=need("update"))
@@ -272,16 +285,18 @@ def entity_router(entity: EntityType) -> Router:
     writes = [create, change, remove] if entity.generic_writes else []
     return Router(path=f"/{entity.api_path}", route_handlers=documented([
         list_records, *writes, read, reveal, fields, add_field, drop_field,
-        list_documents, upload_document, download_document, delete_document,
+        list_documents, upload_document, download_document, update_document,
+        delete_document,
     ]))
 
 
 def api_router(entities: list[EntityType], plugin_routes: list[Any]) -> Router:
     from core.web.api_background import BACKGROUND_HANDLERS
+    from core.web.ui.notifications import NOTIFICATION_API
 
     handlers: list[Any] = [login_handler, me, health, create_token, list_tokens, revoke_token,
                            platform_tenants, platform_create, platform_status,
-                           *BACKGROUND_HANDLERS]
+                           *BACKGROUND_HANDLERS, *NOTIFICATION_API]
     handlers.extend(entity_router(e) for e in entities)
     handlers.extend(plugin_routes)
     return Router(path="/api/v1", route_handlers=handlers,

@@ -5,7 +5,7 @@ An upload is read from the request body as it arrives (multipart/form-data parse
 goes straight into core.documents, which encrypts it. Litestar's own form parsing would
 first spool the whole file, in clear, to a temporary file: not for ID card copies.
 
-Fields: `kind` (a document kind) and `file`; `_csrf` too from the web shell, where it must
+Fields: `kind` (a document kind), optionally `expires_on` (YYYY-MM-DD), and `file`; `_csrf` too from the web shell, where it must
 come before the file (browsers send fields in page order), so a forged request is refused
 before any byte is stored. After a refusal (413 too large, 422 wrong type) the rest of the
 body is read and dropped up to the route's body limit, so a browser sees the answer
@@ -62,7 +62,7 @@ async def upload_from_request(request: Request[Any, Any, Any], ctx: Context, ent
     except BaseException:
         await pending.abort()
         raise
-    return await pending.finish(fields.get("kind"))
+    return await pending.finish(fields.get("kind"), fields.get("expires_on"))
 
 
 async def _receive(request: Request[Any, Any, Any], stream: AsyncIterator[bytes],

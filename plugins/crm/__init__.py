@@ -183,3 +183,26 @@ def choose_provider(kind, tenant):  # type: ignore[no-untyped-def]
 
         return LEADS_PROVIDER
     return None
+
+
+
+# Follow-ups, tasks and the customer 360 view (plugins.crm.activity_hooks): implementations
+# named with `specname`, so they sit beside the ones above.
+from plugins.crm.activity_hooks import (  # noqa: E402
+    activity_jobs,
+    activity_menu_items,
+    activity_pack_sections,
+    activity_pages,
+    activity_panels,
+    activity_periodic_jobs,
+    activity_permissions,
+    activity_role_grants,
+    activity_routes,
+    activity_template_dirs,
+    activity_timeline_items,
+)
+
+__all__ = ["activity_jobs", "activity_menu_items", "activity_pack_sections", "activity_pages",
+           "activity_panels", "activity_periodic_jobs", "activity_permissions",
+           "activity_role_grants", "activity_routes", "activity_template_dirs",
+           "activity_timeline_items"]

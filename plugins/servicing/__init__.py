@@ -172,3 +172,13 @@ def choose_provider(kind, tenant):  # type: ignore[no-untyped-def]
 
         return PROVIDER
     return None
+
+
+@hookimpl
+def record_panels(ctx, entity, record_id):  # type: ignore[no-untyped-def]
+    """The customer's loans and latest repayments on the customer 360 view."""
+    if entity != "customer":
+        return None
+    from plugins.servicing.panels import customer_panels
+
+    return customer_panels(ctx, record_id)

@@ -46,7 +46,9 @@ async def test_every_route_and_role(client: Any, demo: Any) -> None:
               "application_id": "00000000-0000-4000-8000-0000000000a1", "product": "NOPE",
               "lead_id": "00000000-0000-4000-8000-00000000ead0",
               "entry_id": "00000000-0000-4000-8000-00000000b1ac",
-              "instance_id": "00000000-0000-4000-8000-0000000000a2"}
+              "instance_id": "00000000-0000-4000-8000-0000000000a2",
+              "notification_id": "00000000-0000-4000-8000-0000000000a3",
+              "task_id": "00000000-0000-4000-8000-0000000000a4"}
     contexts = {role: await as_user(tenant, role) for role in ROLES}
     headers = {role: await login(client, tenant.slug, role, passwords[role]) for role in ROLES}
     checked = 0

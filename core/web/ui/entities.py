@@ -55,6 +55,27 @@ def _title(ctx: Context, entity: EntityType, record: dict[str, Any], lang: str) 
     return str(record.get("id", ""))[:8]
 
 
+DOCUMENTS_ORDER = 50  # panels ordered below this come before the documents, the rest after
+
+
+async def record_panels(ctx: Context, entity: str, record_id: str) -> list[dict[str, Any]]:
+    """The plugins' panels for a record's detail page (`record_panels` hook; e.g. the
+    customer 360 view's follow-ups, tasks, loans and timeline), sorted by order."""
+    from core.kernel import kernel
+
+    found = await kernel().gather("record_panels", ctx.tenant, ctx=ctx, entity=entity,
+                                  record_id=record_id)
+    return [{"key": p.key, "label": p.label(ctx.locale), "template": p.template,
+             "context": p.context, "order": p.order}
+            for p in sorted(found, key=lambda p: (p.order, p.key))]
+
+
+def _warning_days(ctx: Context) -> int:
+    from core.document_expiry import warning_days
+
+    return warning_days(ctx)
+
+
 def entity_routes(entity: EntityType) -> Router:
     """The UI routes of one entity; handlers are closures over its name (as in the API)."""
     name = entity.name
@@ -147,9 +168,15 @@ def entity_routes(entity: EntityType) -> Router:
 
     def _documents(ctx: Context, record_id: str, items: list[dict[str, Any]]
                    ) -> list[dict[str, Any]]:
+        from core.document_expiry import warning_days
+
         lang, tz = ctx.locale, ctx.tenant.timezone
         url = f"{base}/{record_id}/documents"
+        days, today = warning_days(ctx), ctx.tenant.business_date
         return [{"id": d["id"], "kind": documents.kind_label(d["kind"], lang),
+                 "expires_on": d["expires_on"] or "",
+                 "expiry": documents.expiry_state(d["expires_on"], today, days),
+                 "expiry_url": f"{url}/{d['id']}/expiry",
                  "filename": d["filename"], "size": documents.human_size(d["size"]),
                  "uploader": d["created_by_name"], "uploaded": local_time(d["created_at"], tz),
                  "preview_url": f"{url}/{d['id']}?inline=1",
@@ -162,6 +189,7 @@ def entity_routes(entity: EntityType) -> Router:
         record = await records.get(ctx, name, record_id)
         current = await records.entity_for(ctx, name)
         tz, lang = ctx.tenant.timezone, ctx.locale
+        panels = await record_panels(ctx, name, record["id"])
         return render(
             request, "entity/detail.html", status=status,
             entity={"name": name, "label": current.label(lang), "base": base},
@@ -175,9 +203,12 @@ def entity_routes(entity: EntityType) -> Router:
             can_delete=entity.generic_writes and ctx.access.can(f"{name}.delete"),
             documents=_documents(ctx, record["id"], await documents.list_documents(
                 ctx, name, record["id"])),
+            expiry_warning_days=_warning_days(ctx),
             upload={"action": f"{base}/{record['id']}/documents", "error": upload_error,
                     "kind": kind, "max": documents.human_size(documents.max_bytes()),
                     "kinds": [(k, documents.kind_label(k, lang)) for k in documents.KINDS]},
+            panels_before=[p for p in panels if p["order"] < DOCUMENTS_ORDER],
+            panels_after=[p for p in panels if p["order"] >= DOCUMENTS_ORDER],
         )
 
     @get("/{record_id:str}", opt=need("read"), name=f"ui_detail_{name}", **UI)
@@ -222,6 +253,22 @@ def entity_routes(entity: EntityType) -> Router:
                               document_id: FromPath[str]) -> Response[Any]:
         await documents.delete_document(ctx, name, record_id, document_id)
         return Redirect(f"{base}/{record_id}#documents", status_code=303)
+
+    @post("/{record_id:str}/documents/{document_id:str}/expiry", opt=need("update"),
+          name=f"ui_document_expiry_{name}", status_code=303, **UI)
+    async def document_expiry(request: Request[Any, Any, Any], ctx: CurrentContext,
+                              record_id: FromPath[str], document_id: FromPath[str]
+                              ) -> Response[Any]:
+        """Set or clear a document's expiry date (KYC validity); a bad date shows the page
+        again with the reason."""
+        form = await request.form()
+        try:
+            await documents.set_expiry(ctx, name, record_id, document_id,
+                                       str(form.get("expires_on") or ""))
+        except ValidationFailed as exc:
+            return await _detail_page(request, ctx, record_id, exc.status,
+                                      "; ".join(e.message(ctx.locale) for e in exc.errors))
+        return Redirect(f"{base}/{record_id}#doc-{document_id}", status_code=303)
 
     @post("/{record_id:str}/reveal/{field_key:str}", opt=need("reveal"),
           name=f"ui_reveal_{name}", status_code=200, **UI)
@@ -333,4 +380,5 @@ def entity_routes(entity: EntityType) -> Router:
     writes = [new_form, create, edit_form, update, remove] if entity.generic_writes else []
     return Router(path=base, route_handlers=[
         list_view, *writes, detail, reveal, upload, download, delete_document,
+        document_expiry,
     ])
