@@ -21,7 +21,8 @@ from core import hookspecs
 hookimpl = pluggy.HookimplMarker("xindai")
 ENTRY_POINT_GROUP = "xindai"
 
-BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.crm", "plugins.servicing")
+BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.crm", "plugins.servicing", "plugins.contracts",
+                                     "plugins.esign_local")
 
 
 class PluginError(Exception):
