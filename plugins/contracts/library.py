@@ -18,6 +18,8 @@ from core.tenancy import Context, tenant_scope
 from plugins.contracts.tables import ContractTemplate
 from plugins.contracts.templates import check_template, sample_template
 
+__all__ = ["sample_template"]
+
 DEFAULT_PRODUCT = "*"
 MANAGE = "contract.template.manage"
 PRODUCT_LABELS = {"zh-CN": "适用产品", "en": "Product"}
