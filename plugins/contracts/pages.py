@@ -65,9 +65,9 @@ def _errors(exc: ValidationFailed, lang: str) -> dict[str, str]:
     return out
 
 
-@get("/contracts", opt=READ)
+@get("/contracts", opt=READ, include_in_schema=False)
 async def contracts_page(request: Request[Any, Any, Any], ctx: CurrentContext,
-                         status: FromQuery[str | None] = None) -> Any:
+                         status: FromQuery[str | None] = None) -> Response[Any]:
     _ = gettext_for(ctx.locale)
     chosen = status if status in service.STATUSES else None
     items, total = await service.list_contracts(ctx, chosen, 1, 200)
@@ -76,11 +76,12 @@ async def contracts_page(request: Request[Any, Any, Any], ctx: CurrentContext,
     return render(request, "contracts/list.html", contracts=items, total=total,
                   filter_status=chosen or "",
                   filters=[(v, _(label)) for v, label in STATUS_FILTERS],
-                  may_generate=allows(ctx, "contract.generate"))
+                  may_generate=allows(ctx, "contract.generate"), generate_error=None,
+                  application_id="")
 
 
-@post("/contracts/generate", opt=GENERATE)
-async def generate_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Any:
+@post("/contracts/generate", opt=GENERATE, include_in_schema=False)
+async def generate_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Response[Any]:
     form = await request.form()
     try:
         contract = await service.generate(ctx, str(form.get("application_id") or "").strip())
@@ -99,7 +100,7 @@ async def generate_page(request: Request[Any, Any, Any], ctx: CurrentContext) ->
 
 
 async def _detail(request: Request[Any, Any, Any], ctx: CurrentContext, contract_id: UUID,
-                  status: int = 200, **extra: Any) -> Any:
+                  status: int = 200, **extra: Any) -> Response[Any]:
     _ = gettext_for(ctx.locale)
     contract = await service.get_contract(ctx, contract_id)
     history = await service.contract_history(ctx, contract_id)
@@ -108,6 +109,7 @@ async def _detail(request: Request[Any, Any, Any], ctx: CurrentContext, contract
     docs = [(which, _(label)) for which, label in WHICH
             if contract[service.DOCUMENT_FIELDS[which]]]
     config = await esign.get_config(ctx)
+    extra = {"refusal": None, "signer_url": None, "verification": None, **extra}
     return render(request, "contracts/contract.html", status=status, contract=contract,
                   status_label=status_label(contract["status"], ctx.locale), history=history,
                   documents=docs, provider=config["provider"],
@@ -115,9 +117,9 @@ async def _detail(request: Request[Any, Any, Any], ctx: CurrentContext, contract
                   may_generate=allows(ctx, "contract.generate"), **extra)
 
 
-@get("/contracts/{contract_id:uuid}", opt=READ)
+@get("/contracts/{contract_id:uuid}", opt=READ, include_in_schema=False)
 async def contract_page(request: Request[Any, Any, Any], ctx: CurrentContext,
-                        contract_id: FromPath[UUID]) -> Any:
+                        contract_id: FromPath[UUID]) -> Response[Any]:
     return await _detail(request, ctx, contract_id)
 
 
@@ -128,9 +130,9 @@ def _refusal(exc: XindaiError, lang: str) -> str:
     return exc.message(lang)
 
 
-@post("/contracts/{contract_id:uuid}/send", opt=SIGN)
+@post("/contracts/{contract_id:uuid}/send", opt=SIGN, include_in_schema=False)
 async def send_page(request: Request[Any, Any, Any], ctx: CurrentContext,
-                    contract_id: FromPath[UUID]) -> Any:
+                    contract_id: FromPath[UUID]) -> Response[Any]:
     try:
         started = await esign.start_signing(ctx, contract_id, callback_base(request))
     except XindaiError as exc:
@@ -142,22 +144,23 @@ async def send_page(request: Request[Any, Any, Any], ctx: CurrentContext,
 
 
 async def _sign_page(request: Request[Any, Any, Any], ctx: CurrentContext, contract_id: UUID,
-                     status: int = 200, **extra: Any) -> Any:
+                     status: int = 200, **extra: Any) -> Response[Any]:
     contract = await service.get_contract(ctx, contract_id)
+    extra = {"shown_code": None, "code_sent": False, "borrower_name": "", **extra}
     return render(request, "contracts/sign.html", status=status, contract=contract,
                   status_label=status_label(contract["status"], ctx.locale),
                   errors=extra.pop("errors", {}), **extra)
 
 
-@get("/contracts/{contract_id:uuid}/sign", opt=SIGN)
+@get("/contracts/{contract_id:uuid}/sign", opt=SIGN, include_in_schema=False)
 async def sign_page(request: Request[Any, Any, Any], ctx: CurrentContext,
-                    contract_id: FromPath[UUID]) -> Any:
+                    contract_id: FromPath[UUID]) -> Response[Any]:
     return await _sign_page(request, ctx, contract_id)
 
 
-@post("/contracts/{contract_id:uuid}/sign", opt=SIGN)
+@post("/contracts/{contract_id:uuid}/sign", opt=SIGN, include_in_schema=False)
 async def sign_submit(request: Request[Any, Any, Any], ctx: CurrentContext,
-                      contract_id: FromPath[UUID]) -> Any:
+                      contract_id: FromPath[UUID]) -> Response[Any]:
     form = await request.form()
     name = str(form.get("borrower_name") or "")[:60]
     try:
@@ -171,9 +174,9 @@ async def sign_submit(request: Request[Any, Any, Any], ctx: CurrentContext,
     return Redirect(f"/contracts/{contract_id}?done=borrower")
 
 
-@post("/contracts/{contract_id:uuid}/lender-sign", opt=SIGN)
+@post("/contracts/{contract_id:uuid}/lender-sign", opt=SIGN, include_in_schema=False)
 async def lender_sign_page(request: Request[Any, Any, Any], ctx: CurrentContext,
-                           contract_id: FromPath[UUID]) -> Any:
+                           contract_id: FromPath[UUID]) -> Response[Any]:
     try:
         await esign.lender_sign(ctx, contract_id)
     except XindaiError as exc:
@@ -181,16 +184,16 @@ async def lender_sign_page(request: Request[Any, Any, Any], ctx: CurrentContext,
     return Redirect(f"/contracts/{contract_id}?done=signed")
 
 
-@post("/contracts/{contract_id:uuid}/verify", opt=READ)
+@post("/contracts/{contract_id:uuid}/verify", opt=READ, include_in_schema=False)
 async def verify_page(request: Request[Any, Any, Any], ctx: CurrentContext,
-                      contract_id: FromPath[UUID]) -> Any:
+                      contract_id: FromPath[UUID]) -> Response[Any]:
     result = await service.verify(ctx, contract_id)
     return await _detail(request, ctx, contract_id, verification=result)
 
 
-@post("/contracts/{contract_id:uuid}/cancel", opt=GENERATE)
+@post("/contracts/{contract_id:uuid}/cancel", opt=GENERATE, include_in_schema=False)
 async def cancel_page(request: Request[Any, Any, Any], ctx: CurrentContext,
-                      contract_id: FromPath[UUID]) -> Any:
+                      contract_id: FromPath[UUID]) -> Response[Any]:
     form = await request.form()
     try:
         await service.cancel(ctx, contract_id, str(form.get("reason") or "")[:200])
@@ -211,16 +214,16 @@ def _row_fields(lang: str) -> list[tuple[str, str]]:
     return [(k, v[pick]) for k, v in ROW_FIELDS.items()]
 
 
-@get("/contracts/templates", opt=MANAGE)
-async def templates_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Any:
+@get("/contracts/templates", opt=MANAGE, include_in_schema=False)
+async def templates_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Response[Any]:
     return render(request, "contracts/templates.html",
                   templates=await library.list_templates(ctx),
                   config=await esign.get_config(ctx), config_errors={})
 
 
-@get("/contracts/templates/{product:str}", opt=MANAGE)
+@get("/contracts/templates/{product:str}", opt=MANAGE, include_in_schema=False)
 async def template_edit(request: Request[Any, Any, Any], ctx: CurrentContext,
-                        product: FromPath[str]) -> Any:
+                        product: FromPath[str]) -> Response[Any]:
     current = await library.template_for(ctx, product)
     body = current["body"]
     return _editor(request, ctx, product, body, current["name"] if current["product"] == product
@@ -229,15 +232,15 @@ async def template_edit(request: Request[Any, Any, Any], ctx: CurrentContext,
 
 def _editor(request: Request[Any, Any, Any], ctx: CurrentContext, product: str, body: str,
             name: str, current: dict[str, Any] | None, status: int = 200,
-            errors: list[str] | None = None, saved: bool = False) -> Any:
+            errors: list[str] | None = None, saved: bool = False) -> Response[Any]:
     return render(request, "contracts/template_edit.html", status=status, product=product,
                   body=body, name=name, current=current, errors=errors or [], saved=saved,
                   variables=_variables(ctx.locale), row_fields=_row_fields(ctx.locale))
 
 
-@post("/contracts/templates/{product:str}", opt=MANAGE)
+@post("/contracts/templates/{product:str}", opt=MANAGE, include_in_schema=False)
 async def template_save(request: Request[Any, Any, Any], ctx: CurrentContext,
-                        product: FromPath[str]) -> Any:
+                        product: FromPath[str]) -> Response[Any]:
     form = await request.form()
     body, name = str(form.get("body") or ""), str(form.get("name") or "")[:200]
     try:
@@ -248,8 +251,8 @@ async def template_save(request: Request[Any, Any, Any], ctx: CurrentContext,
     return _editor(request, ctx, product, saved["body"], saved["name"], saved, saved=True)
 
 
-@post("/contracts/templates/preview", opt=MANAGE)
-async def template_preview(request: Request[Any, Any, Any], ctx: CurrentContext) -> Any:
+@post("/contracts/templates/preview", opt=MANAGE, include_in_schema=False)
+async def template_preview(request: Request[Any, Any, Any], ctx: CurrentContext) -> Response[Any]:
     form = await request.form()
     body = str(form.get("body") or "")
     try:
@@ -264,8 +267,8 @@ async def template_preview(request: Request[Any, Any, Any], ctx: CurrentContext)
                              "Cache-Control": "no-store"})
 
 
-@post("/contracts/esign-settings", opt=MANAGE)
-async def esign_settings(request: Request[Any, Any, Any], ctx: CurrentContext) -> Any:
+@post("/contracts/esign-settings", opt=MANAGE, include_in_schema=False)
+async def esign_settings(request: Request[Any, Any, Any], ctx: CurrentContext) -> Response[Any]:
     form = await request.form()
     try:
         await esign.save_config(ctx, str(form.get("provider") or "local"),
