@@ -42,7 +42,9 @@ async def test_every_route_and_role(client: Any, demo: Any) -> None:
               "message_id": "00000000-0000-4000-8000-000000000000",
               "document_id": "00000000-0000-4000-8000-00000000d0c5",
               "code": "NOPE", "loan_id": "00000000-0000-4000-8000-000000000000",
-              "transaction_id": "00000000-0000-4000-8000-0000000000f1"}
+              "transaction_id": "00000000-0000-4000-8000-0000000000f1",
+              "contract_id": "00000000-0000-4000-8000-0000000000c7", "which": "signed",
+              "product": "NOPE", "tenant": "no-such-tenant"}
     contexts = {role: await as_user(tenant, role) for role in ROLES}
     headers = {role: await login(client, tenant.slug, role, passwords[role]) for role in ROLES}
     checked = 0
