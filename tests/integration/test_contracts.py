@@ -208,3 +208,14 @@ async def test_who_may_do_what(kernel: Any, new_tenant: Any) -> None:
     # the officer sees only contracts of customers they own (this one is the admin's)
     items, total = await service.list_contracts(officer)
     assert total == 0
+
+
+async def test_the_demo_pack_gives_a_product_its_own_template(kernel: Any, demo: Any) -> None:
+    from core.tenancy import Context
+
+    tenant, _ = demo
+    ctx = Context.system(tenant)
+    jy01 = await library.template_for(ctx, "JY01")
+    assert jy01["product"] == "JY01" and jy01["name"] == "小微经营贷借款合同"
+    assert jy01["body"].startswith("# 小微经营贷借款合同")
+    assert (await library.template_for(ctx, "XF01"))["product"] == "*"
