@@ -19,7 +19,7 @@ TAG = "Contracts"
 
 
 def callback_base(request: Request[Any, Any, Any]) -> str:
-    """Where the provider reaches xindai: the tenant setting, else this request's origin."""
+    """Where the provider reaches xindai: the address this request came to."""
     return str(request.base_url).rstrip("/")
 
 

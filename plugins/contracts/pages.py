@@ -32,7 +32,8 @@ from core.errors import ValidationFailed, XindaiError
 from core.web.context import CurrentContext
 from core.web.ui.i18n import N_, gettext_for
 from core.web.ui.render import render
-from plugins.contracts import esign, library, render as pdf_render, service
+from plugins.contracts import esign, library, service
+from plugins.contracts import render as pdf_render
 from plugins.contracts.api import callback_base
 from plugins.contracts.templates import (
     ROW_FIELDS,
