@@ -22,7 +22,8 @@ hookimpl = pluggy.HookimplMarker("xindai")
 ENTRY_POINT_GROUP = "xindai"
 
 BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.crm", "plugins.servicing", "plugins.origination",
-                                     "plugins.bureau_local")
+                                     "plugins.contracts", "plugins.bureau_local",
+                                     "plugins.esign_local")
 
 
 class PluginError(Exception):

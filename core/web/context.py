@@ -107,12 +107,15 @@ CurrentContext = NamedDependency[Context]
 
 
 def plugin_guard(plugin: str) -> Any:
-    """A guard making a plugin's routes answer 404 for tenants that have not enabled it."""
+    """A guard making a plugin's routes answer 404 for tenants that have not enabled it.
+
+    A public route (a provider's callback, a signed link) has no signed-in tenant: it names
+    its tenant itself and must check `tenant.enabled(plugin)` before acting."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any],
                     handler: BaseRouteHandler) -> None:
         if handler.opt.get("public"):
-            return  # no signed-in tenant: a public page finds its tenant and checks the plugin
+            return
         ctx = await current_context(connection)
         if not ctx.tenant.enabled(plugin):
             raise NotFound()

@@ -50,7 +50,8 @@ def test_migrate_create_list_export_plugins(tmp_path: Path) -> None:
     first = run(["migrate"], tmp_path)
     assert first.returncode == 0, first.stderr
     shipped = len([p for folder in ("core/migrations", *(f"plugins/{name}/migrations" for name
-                                                         in ("crm", "servicing")))
+                                                         in ("crm", "servicing",
+                                                             "contracts")))
                    for p in (ROOT / folder).glob("*_20*.py")])
     assert f"applied {shipped} migrations" in first.stdout and "crm:" in first.stdout
     again = run(["migrate"], tmp_path)

@@ -48,7 +48,9 @@ async def test_every_route_and_role(client: Any, demo: Any) -> None:
               "entry_id": "00000000-0000-4000-8000-00000000b1ac",
               "instance_id": "00000000-0000-4000-8000-0000000000a2",
               "notification_id": "00000000-0000-4000-8000-0000000000a3",
-              "task_id": "00000000-0000-4000-8000-0000000000a4"}
+              "task_id": "00000000-0000-4000-8000-0000000000a4",
+              "contract_id": "00000000-0000-4000-8000-0000000000c7", "which": "signed",
+              "tenant": "no-such-tenant"}
     contexts = {role: await as_user(tenant, role) for role in ROLES}
     headers = {role: await login(client, tenant.slug, role, passwords[role]) for role in ROLES}
     checked = 0
