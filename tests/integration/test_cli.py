@@ -49,10 +49,8 @@ def test_every_subcommand_has_help() -> None:
 def test_migrate_create_list_export_plugins(tmp_path: Path) -> None:
     first = run(["migrate"], tmp_path)
     assert first.returncode == 0, first.stderr
-    shipped = len([p for folder in ("core/migrations", *(f"plugins/{name}/migrations" for name
-                                                         in ("crm", "servicing",
-                                                             "contracts")))
-                   for p in (ROOT / folder).glob("*_20*.py")])
+    shipped = len([p for folder in ROOT.glob("**/migrations") if ".venv" not in folder.parts
+                   for p in folder.glob("*_20*.py")])
     assert f"applied {shipped} migrations" in first.stdout and "crm:" in first.stdout
     again = run(["migrate"], tmp_path)
     assert again.returncode == 0 and "applied 0 migrations" in again.stdout
