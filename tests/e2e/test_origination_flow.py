@@ -78,7 +78,7 @@ def poll(page: Any, done: Callable[[], bool], seconds: float = 60) -> None:
         page.reload()
 
 
-def signed_in(browser: Any, demo: dict[str, Any], who: str, locale: str = "zh-CN") -> Any:
+def signed_in(browser: Any, demo: dict[str, Any], who: str) -> Any:
     page = new_page(browser)
     sign_in(page, demo["base"], who, demo["logins"][who])
     page.wait_for_url(f"{demo['base']}/")
