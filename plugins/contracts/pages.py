@@ -20,6 +20,7 @@ Pages run no script of their own; PDFs open inline in a new tab (the shell forbi
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +28,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
+from core import records
 from core.access import allows
 from core.errors import ValidationFailed, XindaiError
 from core.web.context import CurrentContext
@@ -50,6 +52,10 @@ STATUS_FILTERS = (("", N_("All")), ("generated", N_("Generated")),
                   ("sent", N_("Out for signing")), ("borrower_signed", N_("Borrower signed")),
                   ("signed", N_("Signed")), ("cancelled", N_("Cancelled")),
                   ("expired", N_("Expired")))
+ACTIONS = {"generate": N_("Generated"), "send": N_("Sent for signing"),
+           "borrower_sign": N_("Borrower signed"), "sign": N_("Lender signed"),
+           "cancel": N_("Cancelled"), "callback": N_("E-signature callback")}
+SIGNERS = {pdf_render.BORROWER_FIELD: N_("Borrower"), pdf_render.LENDER_FIELD: N_("Lender")}
 WHICH = (("unsigned", N_("Unsigned PDF")), ("partial", N_("Signed by the borrower (PDF)")),
          ("signed", N_("Signed PDF")))
 
@@ -107,6 +113,13 @@ async def _detail(request: Request[Any, Any, Any], ctx: CurrentContext, contract
     history = await service.contract_history(ctx, contract_id)
     for h in history:
         h["to_label"] = status_label(h["to"], ctx.locale) if h["to"] else ""
+        known = ACTIONS.get(h["action"])
+        h["action_label"] = _(known) if known else h["action"]
+    try:  # the officer's own customer: the name as their role may see it
+        customer = (await records.get(ctx, "customer", contract["customer_id"])).get("name") \
+            if contract.get("customer_id") else None
+    except XindaiError:
+        customer = None
     docs = [(which, _(label)) for which, label in WHICH
             if contract[service.DOCUMENT_FIELDS[which]]]
     config = await esign.get_config(ctx)
@@ -115,7 +128,9 @@ async def _detail(request: Request[Any, Any, Any], ctx: CurrentContext, contract
                   status_label=status_label(contract["status"], ctx.locale), history=history,
                   documents=docs, provider=config["provider"],
                   may_sign=allows(ctx, "contract.sign"),
-                  may_generate=allows(ctx, "contract.generate"), **extra)
+                  may_generate=allows(ctx, "contract.generate"), customer=customer,
+                  amount=f"{Decimal(str(contract['amount'])):,.2f}",
+                  signers={k: _(v) for k, v in SIGNERS.items()}, **extra)
 
 
 @get("/contracts/{contract_id:uuid}", opt=READ, include_in_schema=False)

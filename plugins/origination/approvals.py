@@ -574,13 +574,13 @@ async def detail(ctx: Context, instance_id: Any) -> dict[str, Any]:
 
 
 _LABELS = {
-    "started": ("提交审批", "submitted"), "approved": ("同意", "approved"),
-    "rejected": ("拒绝", "rejected"), "returned": ("退回补充", "returned for more information"),
-    "transferred": ("转办", "transferred"), "approver_added": ("加签", "added an approver"),
-    "reassigned": ("管理员转办", "reassigned"), "resubmitted": ("重新提交", "resubmitted"),
-    "step_entered": ("进入步骤", "step started"), "rerouted": ("按新信息重新路由", "rerouted"),
-    "reminded": ("超时提醒", "reminder sent"), "escalated": ("超时升级", "escalated"),
-    "overdue": ("已超时", "overdue"), "finished": ("审批结束", "finished"),
+    "started": ("提交审批", "Submitted for approval"), "approved": ("同意", "Approved"),
+    "rejected": ("拒绝", "Rejected"), "returned": ("退回补充", "Returned for more information"),
+    "transferred": ("转办", "Transferred"), "approver_added": ("加签", "Approver added"),
+    "reassigned": ("管理员转办", "Reassigned"), "resubmitted": ("重新提交", "Resubmitted"),
+    "step_entered": ("进入步骤", "Step started"), "rerouted": ("按新信息重新路由", "Rerouted"),
+    "reminded": ("超时提醒", "Reminder sent"), "escalated": ("超时升级", "Escalated"),
+    "overdue": ("已超时", "Overdue"), "finished": ("审批结束", "Approval finished"),
 }
 TIMELINE_KINDS = frozenset(_LABELS) - {"step_completed"}
 
@@ -604,8 +604,8 @@ async def timeline(ctx: Context, subject: str, subject_id: Any) -> list[dict[str
         data = r["data"] or {}
         zh, en = _LABELS[r["kind"]]
         if r["kind"] == "finished":
-            zh, en = {"approved": ("审批通过", "approved"),
-                      "rejected": ("审批拒绝", "rejected")}.get(data.get("outcome"), (zh, en))
+            zh, en = {"approved": ("审批通过", "Approval granted"),
+                      "rejected": ("审批拒绝", "Approval refused")}.get(data.get("outcome"), (zh, en))
         out.append({"at": r["at"], "kind": r["kind"], "actor": r["actor"], "step": r["step"],
                     "step_name": names.get(f"{r['instance_id']}:{r['step']}",
                                            {"zh-CN": r["step"] or "", "en": r["step"] or ""}),

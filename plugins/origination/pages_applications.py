@@ -210,7 +210,8 @@ async def _detail_page(request: Request[Any, Any, Any], ctx: Context, applicatio
         may_resubmit=can("application.submit") and st == "returned",
         may_withdraw=can("application.submit") and st in ("draft", "returned"),
         may_query=can("credit.query") and st in ("draft", "returned"),
-        may_upload=can("application.update") and st in ("draft", "returned"))
+        may_upload=can("application.update") and st in ("draft", "returned"),
+        may_disburse=can("loan.disburse") and st == "ready_to_disburse")
 
 
 @get("/applications/{application_id:str}", opt=READ, **UI)

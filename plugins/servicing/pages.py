@@ -250,12 +250,14 @@ async def disburse_page(request: Request[Any, Any, Any], ctx: CurrentContext
               "product": (q.get("product") or "").strip()[:40], "amount": "", "periods": "",
               "annual_rate": "", "application_id": (q.get("application") or "").strip()[:40],
               "form_token": secrets.token_urlsafe(24)}
-    try:
-        values = await _with_application(ctx, values)
+    if not values["application_id"]:
+        return await _disburse_form(request, ctx, values)
+    try:  # the approved terms are fixed: the schedule to confirm is shown at once
+        quote = await _checked_quote(ctx, values)
     except ValidationFailed as exc:
         return await _disburse_form(request, ctx, values, _errors(exc, ctx.locale),
                                     status=422)
-    return await _disburse_form(request, ctx, values)
+    return await _disburse_form(request, ctx, values, quote=quote)
 
 
 async def _with_application(ctx: Context, values: dict[str, str]) -> dict[str, str]:
