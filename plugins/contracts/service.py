@@ -47,7 +47,7 @@ APPROVAL_LABELS = {"zh-CN": "审批通过的申请", "en": "Approved application
 register_messages({
     "contract_status": {
         "zh-CN": "合同当前状态为“{status}”，不能{action}",
-        "en": "the contract is '{status}' and cannot be {action_en}"},
+        "en": "the contract is '{status}' and cannot be {action}"},
     "contract_no_approval": {
         "zh-CN": "{label}不存在：只能为审批通过的申请生成合同",
         "en": "{label} not found: contracts are generated for approved applications only"},
@@ -60,12 +60,25 @@ register_messages({
 
 
 class StatusRefused(Conflict):
+    """The status and the action in the reader's own language."""
+
     code = "contract_status"
+
+    def __init__(self, status: str, action_zh: str, action_en: str) -> None:
+        zh, en = STATUS_LABELS.get(status, (status, status))
+        self.words = {"zh-CN": {"status": zh, "action": action_zh},
+                      "en": {"status": en, "action": action_en}}
+        super().__init__(self.code, **self.words["en"])
+
+    def message(self, locale: str | None = None) -> str:
+        from core.i18n import normalise_locale, t
+
+        lang = normalise_locale(locale)
+        return t(self.code, lang, **self.words.get(lang, self.words["en"]))
 
 
 def _status_error(status: str, zh: str, en: str) -> StatusRefused:
-    return StatusRefused(status=STATUS_LABELS.get(status, (status, status))[0], action=zh,
-                         action_en=en)
+    return StatusRefused(status, zh, en)
 
 
 def utcnow() -> datetime:

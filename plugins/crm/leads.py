@@ -57,7 +57,8 @@ register_messages({
                     "en": "this lead is merged or converted: no further changes"},
     "lead_stages_setting": {
         "zh-CN": "线索阶段须为若干行“键 | 中文 | English”，键不重复，且包含 new、converted、invalid",
-        "en": "lead stages must be lines of 'key | 中文 | English' with unique keys including "
+        "en": "lead stages must be lines of 'key | Chinese label | English label' with unique "
+              "keys including "
               "new, converted and invalid"},
 })
 

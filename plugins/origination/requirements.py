@@ -34,8 +34,9 @@ register_messages({
     "requirement_field": {"zh-CN": "{label}：进件没有自定义字段 {got}",
                           "en": "{label}: applications have no custom field {got}"},
     "requirement_shape": {
-        "zh-CN": "{label}：应为资料类型列表，或 {{documents: [...], fields: [...]}}",
-        "en": "{label}: must be a list of document kinds or {{documents: [...], fields: [...]}}"},
+        "zh-CN": "{label}：应为资料类型列表，或包含 documents（资料类型列表）和 fields（字段列表）的映射",
+        "en": "{label}: must be a list of document kinds, or a mapping of documents (kinds) and "
+              "fields (keys)"},
 })
 
 
