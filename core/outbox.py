@@ -315,13 +315,15 @@ async def retry(ctx: Context, message_id: uuid.UUID) -> bool:
 # -- progress ----------------------------------------------------------------------------
 
 async def progress(ctx: Context, done: int, total: int | None = None,
-                   note: str | None = None) -> None:
+                   note: str | None = None, message_id: uuid.UUID | None = None) -> None:
     """Record a long job's progress (call it between committed chunks, outside a
-    transaction, so the UI and `xindai jobs watch` see it at once). No-op outside a job."""
-    current = _current.get()
-    if current is None:
-        return
-    message_id = current.id
+    transaction, so the UI and `xindai jobs watch` see it at once). No-op outside a job,
+    unless `message_id` names the job (a task that does not carry its context)."""
+    if message_id is None:
+        current = _current.get()
+        if current is None:
+            return
+        message_id = current.id
     values: dict[Any, Any] = {OutboxMessage.progress_done: done}
     if total is not None:
         values[OutboxMessage.progress_total] = total

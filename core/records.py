@@ -321,6 +321,25 @@ async def _fetch_row(ctx: Context, entity: EntityType, record_id: Any) -> dict[s
     return rows[0]
 
 
+def new_row(ctx: Context, entity: EntityType, values: dict[str, Any], keys: TenantKeys,
+            owner: dict[str, Any] | None = None, now: datetime | None = None,
+            ) -> tuple[dict[str, Any], list[tuple[str, str | None]]]:
+    """The stored row of a new record from validated values (secrets sealed, masked forms,
+    system columns) and its blind-index digests; shared by `create` and core.records_bulk."""
+    row_id = uuid.uuid4()
+    columns, bidx = _storage(entity, row_id, values, keys, None)
+    now = now or datetime.now(UTC)
+    row = {
+        "id": row_id, "tenant_id": ctx.tenant_id, "version": 1, "created_at": now,
+        "updated_at": now, "created_by": ctx.user_id, "updated_by": ctx.user_id,
+        "owner_id": _uuid_or_none(owner["id"] if owner else ctx.user_id),
+        "org_unit_id": _uuid_or_none(owner["org_unit_id"] if owner
+                                     else ctx.access.org_unit_id),
+        **columns,
+    }
+    return row, bidx
+
+
 async def create(ctx: Context, entity_name: str, data: Any,
                  owner: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate and insert a record; emits `<entity>.created`. Nothing is written on error.
@@ -340,17 +359,8 @@ async def create(ctx: Context, entity_name: str, data: Any,
         await _check_references(ctx, entity, values)
         await _check_attachments(ctx, entity, values, None)
         keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
-        row_id = uuid.uuid4()
-        columns, bidx = _storage(entity, row_id, values, keys, None)
-        now = datetime.now(UTC)
-        row = {
-            "id": row_id, "tenant_id": ctx.tenant_id, "version": 1, "created_at": now,
-            "updated_at": now, "created_by": ctx.user_id, "updated_by": ctx.user_id,
-            "owner_id": _uuid_or_none(owner["id"] if owner else ctx.user_id),
-            "org_unit_id": _uuid_or_none(owner["org_unit_id"] if owner
-                                         else ctx.access.org_unit_id),
-            **columns,
-        }
+        row, bidx = new_row(ctx, entity, values, keys, owner)
+        row_id = row["id"]
         t = entity.table
         await t.insert(t(_ignore_missing=True, **row)).run()
         await _write_blind_indexes(ctx, entity, row_id, bidx, new_record=True)
@@ -549,8 +559,10 @@ async def list_records(
     page: int = 1,
     per_page: int = 20,
     q: str | None = None,
+    reveal: bool = False,
 ) -> Page:
-    """Filter (`field`, `field__gte` ...), search (`q`), sort (`-field`) and paginate."""
+    """Filter (`field`, `field__gte` ...), search (`q`), sort (`-field`) and paginate.
+    `reveal` decrypts the visible secret fields, as `get(reveal=True)` does (exports)."""
     from core.kernel import kernel
 
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
@@ -558,6 +570,8 @@ async def list_records(
     async with tenant_scope(ctx, write=_records_search(entity_name, filters, q)):
         entity = await entity_for(ctx, entity_name)
         require(ctx, f"{entity.name}.read")
+        if reveal:
+            require(ctx, f"{entity.name}.reveal")
         t = entity.table
         pg = is_postgres(t._meta.db)
         where: list[Any] = _scope(ctx, t)
@@ -608,7 +622,8 @@ async def list_records(
             .order_by(t.id).limit(per_page).offset((page - 1) * per_page)
             .output(load_json=True).run()
         )
-        items = [present(ctx, entity, r, _decode_row(entity, r, None)) for r in rows]
+        clear = await tenant_keys(kernel().master_key, ctx.tenant_id) if reveal else None
+        items = [present(ctx, entity, r, _decode_row(entity, r, clear)) for r in rows]
         return Page(items, total, page, per_page)
 
 
