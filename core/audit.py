@@ -30,6 +30,7 @@ from core.audit_chain import (
     encode_canonical,
     hashed_fields,
 )
+from core.db import insert_rows
 from core.tables import AuditEntry, AuditHead
 from core.tenancy import Context, tenant_scope
 
@@ -74,9 +75,9 @@ def _entry(ctx: Context, seq: int, prev_hash: str, at: str, action: str, entity:
     }
 
 
-def _row(ctx: Context, entry: dict[str, Any], digest: str) -> AuditEntry:
-    return AuditEntry(**{**entry, "at": datetime.fromisoformat(entry["at"]),
-                         "tenant_id": ctx.tenant_id}, hash=digest)
+def _row(ctx: Context, entry: dict[str, Any], digest: str) -> dict[str, Any]:
+    return {**entry, "at": datetime.fromisoformat(entry["at"]), "tenant_id": ctx.tenant_id,
+            "hash": digest}
 
 
 async def append(ctx: Context, action: str, entity: str | None = None,
@@ -86,13 +87,12 @@ async def append(ctx: Context, action: str, entity: str | None = None,
 
 
 AuditItem = tuple[str, "str | None", Any, "dict[str, Any] | None"]
-INSERT_CHUNK = 1000
 
 
 async def append_many(ctx: Context, items: Sequence[AuditItem]) -> int:
     """Append entries (action, entity, record id, diff) in order, in the current tenant
-    transaction: the head is locked and moved once, the rows go in multi-row inserts (bulk
-    writers such as imports). Returns the last seq."""
+    transaction: the head is locked and moved once, the rows go in one prepared INSERT
+    (bulk writers such as imports). Returns the last seq."""
     async with tenant_scope(ctx):
         head = await _locked_head(ctx)
         seq, prev = head["seq"], head["hash"]
@@ -105,8 +105,7 @@ async def append_many(ctx: Context, items: Sequence[AuditItem]) -> int:
             entry = _entry(ctx, seq, prev, at, action, entity, record_id, diff)
             prev = chain_hash(prev, entry)
             rows.append(_row(ctx, entry, prev))
-        for start in range(0, len(rows), INSERT_CHUNK):
-            await AuditEntry.insert(*rows[start:start + INSERT_CHUNK]).run()
+        await insert_rows(AuditEntry, rows)
         await AuditHead.update({AuditHead.seq: seq, AuditHead.hash: prev}).where(
             AuditHead.tenant_id == ctx.tenant_id).run()
         return seq

@@ -445,10 +445,6 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, str | int | bool) or value is None else str(value)
 
 
-class _Rollback(Exception):
-    """Errors were found during the commit: undo every batch."""
-
-
 @dataclass
 class _Pass:
     """One reading of the file: validate, find duplicates, and (commit) insert."""
@@ -463,6 +459,7 @@ class _Pass:
     message_id: uuid.UUID | None
     outcome: Outcome = field(default_factory=Outcome)
     seen: dict[tuple[str, str], int] = field(default_factory=dict)
+    ready: list[dict[str, Any]] = field(default_factory=list)  # checked rows to insert
 
     def __post_init__(self) -> None:
         from core.kernel import kernel
@@ -497,8 +494,7 @@ class _Pass:
                 batch = []
             if self.outcome.total % PROGRESS_EVERY == 0:
                 await _report(self.ctx, self.import_id, self.message_id, self.outcome.total,
-                              max(total, self.outcome.total),
-                              "committing" if self.commit else "checking", self.commit)
+                              max(total, self.outcome.total), "checking", False)
         await self.flush(batch)
         if not self.outcome.total:
             raise ValidationFailed([FieldError("file", "import_no_rows")])
@@ -539,14 +535,25 @@ class _Pass:
             await self._screen(batch, bad)
         if self.finder is not None:
             await self._find(batch, bad)
-        good = [(n, v) for n, v in batch if n not in bad]
+        good = [v for n, v in batch if n not in bad]
         self.outcome.valid += len(good)
-        if self.commit and not self.outcome.error_count and good:
-            from core.records_bulk import create_many
+        if self.commit and not self.outcome.error_count:
+            self.ready.extend(good)
 
-            ids = await create_many(self.ctx, self.entity, [v for _, v in good], self.keys,
+    async def write(self) -> None:
+        """Insert the checked rows, a batch at a time, in the caller's transaction."""
+        from core.records_bulk import create_many
+
+        total = len(self.ready)
+        for start in range(0, total, BATCH):
+            chunk = self.ready[start:start + BATCH]
+            ids = await create_many(self.ctx, self.entity, chunk, self.keys,
                                     {"import_id": str(self.import_id)})
             self.outcome.created += len(ids)
+            self.ready[start:start + BATCH] = [None] * len(chunk)  # type: ignore[list-item]
+            if self.outcome.created % PROGRESS_EVERY < BATCH:
+                await _report(self.ctx, self.import_id, self.message_id,
+                              self.outcome.created, total, "writing", True)
 
     async def _existing(self, f: FieldDef, batch: list[tuple[int, dict[str, Any]]]
                         ) -> list[int]:
@@ -618,8 +625,10 @@ class _Pass:
 
 
 async def run(ctx: Context, import_id: Any, commit: bool) -> Outcome:
-    """Check (and with `commit`, insert) every row of an import as ctx. A commit writes
-    all rows in one transaction, or none: any error rolls back every batch."""
+    """Check (and with `commit`, insert) every row of an import as ctx. Every row is
+    checked first (validation, duplicates, blacklist) against the stored records; only a
+    file without errors is written, all rows in one transaction (a failure on the way
+    rolls back every batch)."""
     from core.outbox import current_message
 
     row = await _row(ctx, import_id)
@@ -638,25 +647,25 @@ async def run(ctx: Context, import_id: Any, commit: bool) -> Outcome:
                  await _keys(ctx), commit, message_id)
     sheet = Sheet(await _load_file(ctx, row["id"]))
     try:
-        if commit:
+        await work.run(sheet)  # every row checked before anything is written
+        sheet.close()
+        if commit and not work.outcome.error_count:
             try:
-                async with tenant_scope(ctx):
-                    await work.run(sheet)
-                    if work.outcome.error_count:
-                        raise _Rollback()
+                async with tenant_scope(ctx):  # all rows or none
+                    await work.write()
                     await _finish(ctx, row["id"], work.outcome, "committed")
                     await audit.append(ctx, "import.commit", entity.name, row["id"], {
                         "rows": work.outcome.total, "created": work.outcome.created})
-            except _Rollback:
+            except BaseException:
                 work.outcome.created = 0
-        else:
-            await work.run(sheet)
+                raise
     except ValidationFailed as exc:
         work.outcome.created = 0
         for e in exc.errors:
             work.outcome.add(0, e.field, "", e.code, e.params)
     finally:
         sheet.close()
+        work.ready.clear()
         _live.pop(row["id"], None)
     out = work.outcome
     if not (commit and out.created):

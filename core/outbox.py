@@ -87,12 +87,13 @@ async def write_many(ctx: Context, kind: str, name: str, payloads: list[dict[str
                      max_attempts: int = EVENT_ATTEMPTS) -> int:
     """Insert one message per payload in ctx's tenant transaction (bulk producers such as
     the nightly close); returns how many were written."""
-    rows = [OutboxMessage(tenant_id=ctx.tenant_id, kind=kind, name=name, payload=payload,
-                          created_by=ctx.username, request_id=ctx.request_id,
-                          max_attempts=max_attempts) for payload in payloads]
+    from core.db import insert_rows
+
+    rows = [{"tenant_id": ctx.tenant_id, "kind": kind, "name": name, "payload": payload,
+             "created_by": ctx.username, "request_id": ctx.request_id,
+             "max_attempts": max_attempts} for payload in payloads]
     async with tenant_scope(ctx):
-        for start in range(0, len(rows), 1000):
-            await OutboxMessage.insert(*rows[start:start + 1000]).run()
+        await insert_rows(OutboxMessage, rows)
     if rows and _wake is not None:
         _wake.set()
     return len(rows)

@@ -4,7 +4,8 @@
 field-policy checks, the same validation (`records.validate`, run by the caller row by row
 so it can report each row), the same storage (`records.new_row`: sealed secrets, masked
 forms, blind indexes), one audit entry per record and one `<entity>.created` event per
-record. What differs is only the shape of the SQL: multi-row INSERTs, one chain-head lock
+record. What differs is only the shape of the SQL: prepared INSERTs with many rows
+(`db.insert_rows`), one chain-head lock
 for the audit entries and one bulk outbox write, all in the caller's tenant transaction, so
 a batch (or a whole import spanning many batches) commits or rolls back as one.
 """
@@ -18,18 +19,12 @@ from typing import Any
 from core import audit
 from core.access import require
 from core.crypto import TenantKeys
+from core.db import insert_rows
 from core.events import emit_many
 from core.records import _audit_diff, _check_references, check_writable, new_row
 from core.registry import EntityType
 from core.tables import BlindIndex
 from core.tenancy import Context, scoped_tenant, tenant_scope
-
-MAX_PARAMETERS = 30000  # both engines take 32,766 bind parameters a statement
-
-
-def _chunk(rows: list[Any], columns: int) -> int:
-    return max(1, MAX_PARAMETERS // max(columns, 1))
-
 
 async def create_many(ctx: Context, entity: EntityType, batch: list[dict[str, Any]],
                       keys: TenantKeys, extra: dict[str, Any] | None = None
@@ -55,17 +50,11 @@ async def create_many(ctx: Context, entity: EntityType, batch: list[dict[str, An
         for values in batch:
             row, bidx = new_row(ctx, entity, values, keys, now=now)
             rows.append(row)
-            digests.extend(BlindIndex(tenant_id=ctx.tenant_id, entity=entity.name, field=key,
-                                      digest=digest, record_id=row["id"])
+            digests.extend({"tenant_id": ctx.tenant_id, "entity": entity.name, "field": key,
+                            "digest": digest, "record_id": row["id"]}
                            for key, digest in bidx if digest is not None)
-        t = entity.table
-        objects = [t(_ignore_missing=True, **row) for row in rows]
-        size = _chunk(objects, len(rows[0]))
-        for start in range(0, len(objects), size):
-            await t.insert(*objects[start:start + size]).run()
-        size = _chunk(digests, 6)
-        for start in range(0, len(digests), size):
-            await BlindIndex.insert(*digests[start:start + size]).run()
+        await insert_rows(entity.table, rows)
+        await insert_rows(BlindIndex, digests)
         items = [("create", entity.name, row["id"], await _audit_diff(ctx, entity, {}, values))
                  for row, values in zip(rows, batch, strict=True)]
         await audit.append_many(ctx, items)

@@ -283,3 +283,91 @@ async def test_import_needs_permissions(kernel: Any, new_tenant: Any) -> None:
         await imports.template(officer, "customer")
     with pytest.raises(Forbidden):
         await imports.upload(officer, "customer", "x.xlsx", xlsx(HEADER, [person(1)]))
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def test_api_flow(kernel: Any, new_tenant: Any, client: Any) -> None:
+    """Template, upload, dry run, commit, status, error report and export over HTTP."""
+    from core import outbox
+    from tests.conftest import login
+
+    ctx = await new_tenant(records=False)
+    auth = await login(client, ctx.tenant.slug)
+    r = await client.get("/api/v1/imports/template?entity=customer", headers=auth)
+    assert r.status_code == 200 and r.headers["content-type"].startswith(XLSX)
+    assert load_workbook(BytesIO(r.content)).worksheets[0]["A1"].value == "客户类型 *"
+    r = await client.get("/api/v1/imports/template?entity=customer",
+                         headers={**auth, "Accept-Language": "en"})
+    rows = [person(i) for i in range(3)]
+    r = await client.post("/api/v1/imports?entity=customer", headers=auth,
+                          files={"file": ("客户.xlsx", xlsx(HEADER, rows), XLSX)})
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["mapping"]["2"] == "resident_id" and job["status"] == "uploaded"
+    r = await client.put(f"/api/v1/imports/{job['id']}/mapping", headers=auth,
+                         json={"mapping": {**job["mapping"], "6": ""}})  # leave WeChat out
+    assert r.status_code == 200 and "6" not in r.json()["mapping"]
+    r = await client.post(f"/api/v1/imports/{job['id']}/dry-run", headers=auth)
+    assert r.status_code == 202 and r.json()["status"] == "queued"
+    r = await client.post(f"/api/v1/imports/{job['id']}/commit", headers=auth)
+    assert r.status_code == 409  # one run at a time
+    await outbox.run_due(ctx.tenant)
+    r = await client.get(f"/api/v1/imports/{job['id']}", headers=auth)
+    assert (r.json()["status"], r.json()["valid_rows"]) == ("checked", 3)
+    assert (await client.post(f"/api/v1/imports/{job['id']}/commit",
+                              headers=auth)).status_code == 202
+    await outbox.run_due(ctx.tenant)
+    r = await client.get(f"/api/v1/imports/{job['id']}", headers=auth)
+    assert (r.json()["status"], r.json()["created_count"]) == ("committed", 3)
+    page = (await client.get("/api/v1/customers?sort=created_at", headers=auth)).json()
+    assert page["total"] == 3 and all(i.get("wechat_id") is None for i in page["items"])
+    r = await client.get("/api/v1/customers/export?kind=individual", headers=auth)
+    assert r.status_code == 200, r.text
+    exported = report_rows(r.content)
+    assert len(exported) == 4 and any("137****0000" in row for row in exported[1:])
+    assert not any("13700000000" in row for row in exported)
+    bad = await client.post("/api/v1/imports?entity=customer", headers=auth,
+                            files={"file": ("b.xlsx", xlsx(HEADER, [person(0)]), XLSX)})
+    bad_id = bad.json()["id"]
+    await client.post(f"/api/v1/imports/{bad_id}/commit", headers=auth)
+    await outbox.run_due(ctx.tenant)
+    r = await client.get(f"/api/v1/imports/{bad_id}", headers=auth)
+    assert r.json()["status"] == "invalid" and r.json()["errors"][0]["row"] == 2
+    r = await client.get(f"/api/v1/imports/{bad_id}/errors?lang=en", headers=auth)
+    rows_en = report_rows(r.content)
+    assert rows_en[1][0] == 2 and "already exists" in rows_en[1][3]
+    r = await client.post("/api/v1/imports?entity=customer", headers=auth,
+                          files={"file": ("x.xlsx", b"not a workbook", XLSX)})
+    assert r.status_code == 422 and "xlsx" in r.text
+
+
+async def test_pages(kernel: Any, new_tenant: Any, client: Any) -> None:
+    """The list's 导入 button, the upload form, the mapping page and the export link."""
+    from core import outbox
+    from tests.integration.test_ui_pages import sign_in
+
+    ctx = await new_tenant()
+    token = await sign_in(client, ctx.tenant.slug)
+    r = await client.get("/e/customer")
+    assert 'href="/imports/new/customer"' in r.text and "/imports/export/customer" in r.text
+    r = await client.get("/imports/new/customer")
+    assert r.status_code == 200 and "下载模板" in r.text
+    r = await client.post("/imports/new/customer", data={"_csrf": token},
+                          files={"file": ("c.xlsx", xlsx(HEADER, [person(5)]), XLSX)})
+    assert r.status_code == 303, r.text
+    page = r.headers["location"]
+    r = await client.get(page)
+    assert r.status_code == 200 and "试运行" in r.text and 'name="col_2"' in r.text
+    r = await client.post(f"{page}/commit", data={"_csrf": token})
+    assert r.status_code == 303
+    await outbox.run_due(ctx.tenant)
+    r = await client.get(page)
+    assert "已导入" in r.text
+    r = await client.get("/imports/export/customer?kind=individual")
+    assert r.status_code == 200
+    assert len(report_rows(r.content)) == 3  # the pack's individual and the imported one
+    r = await client.post("/imports/new/customer", data={"_csrf": "forged"},
+                          files={"file": ("c.xlsx", xlsx(HEADER, [person(6)]), XLSX)})
+    assert r.status_code == 403

@@ -22,7 +22,7 @@ from litestar.template.config import TemplateConfig
 
 from core.registry import EntityType
 from core.web.context import access_guard, provide_ctx
-from core.web.ui import admin, audit, auth, home, jobs, webhooks
+from core.web.ui import admin, audit, auth, home, imports, jobs, webhooks
 from core.web.ui.entities import entity_routes
 from core.web.ui.i18n import load_all
 from core.web.ui.render import STATIC, template_engine
@@ -38,6 +38,7 @@ def ui_router(entities: list[EntityType], plugin_pages: list[Any] | None = None)
         auth.switch_language, auth.password_page, auth.password_submit, auth.mfa_settings,
         auth.mfa_start, auth.mfa_confirm, home.home, *admin.ADMIN_HANDLERS,
         *audit.AUDIT_HANDLERS, *jobs.JOBS_HANDLERS, *webhooks.WEBHOOK_HANDLERS,
+        *imports.IMPORT_PAGES,
     ]
     handlers.extend(entity_routes(e) for e in entities)
     handlers.extend(plugin_pages or [])
