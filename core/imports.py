@@ -35,7 +35,7 @@ from core.access import field_policy, require
 from core.crypto import TenantKeys, tenant_keys
 from core.errors import Conflict, FieldError, NotFound, ValidationFailed, XindaiError
 from core.fields import FieldDef, FieldType
-from core.i18n import register_messages, t
+from core.i18n import t
 from core.import_fields import (
     IDENTITY_TYPES,
     NOT_IMPORTABLE,
@@ -64,55 +64,6 @@ BATCH = 2000
 EXPORT_MAX = 50_000
 PROGRESS_EVERY = 5000
 
-register_messages({
-    "import_column_missing": {"zh-CN": "缺少必填列“{label}”",
-                              "en": "the required column '{label}' is missing"},
-    "import_column_twice": {"zh-CN": "字段“{label}”对应了多列",
-                            "en": "'{label}' is mapped to more than one column"},
-    "import_column_unknown": {"zh-CN": "列 {column} 对应的字段“{field}”不存在或不可导入",
-                              "en": "column {column} is mapped to '{field}', which does not "
-                                    "exist or cannot be imported"},
-    "import_duplicate_in_file": {"zh-CN": "{label}与文件第 {first_row} 行重复",
-                                 "en": "{label} repeats row {first_row} of the file"},
-    "import_duplicate_existing": {"zh-CN": "{label}已存在（与系统中已有记录重复）",
-                                  "en": "{label} already exists (matches an existing record)"},
-    "import_blacklisted": {"zh-CN": "{label}命中黑名单，拒绝导入",
-                           "en": "{label} is on the blacklist: refused"},
-    "import_possible_duplicate": {"zh-CN": "疑似重复：{reason}",
-                                  "en": "possible duplicate: {reason}"},
-    "import_file_unreadable": {"zh-CN": "文件不是可读取的 Excel（.xlsx）工作簿",
-                               "en": "the file is not a readable Excel (.xlsx) workbook"},
-    "import_file_empty": {"zh-CN": "文件第一行没有表头", "en": "the file has no header row"},
-    "import_file_too_large": {"zh-CN": "文件超过 {max} MB 上限",
-                              "en": "the file is larger than {max} MB"},
-    "import_too_many_rows": {"zh-CN": "一次最多导入 {max} 行",
-                             "en": "at most {max} rows can be imported at once"},
-    "import_no_rows": {"zh-CN": "文件中没有数据行", "en": "the file has no data rows"},
-    "import_busy": {"zh-CN": "该导入正在运行或已经提交",
-                    "en": "this import is running or has been committed"},
-    "import_not_checked": {"zh-CN": "请先修正映射错误", "en": "fix the column mapping first"},
-    "export_too_many": {"zh-CN": "一次最多导出 {max} 行，请缩小筛选范围",
-                        "en": "at most {max} rows can be exported at once: narrow the filter"},
-    "import_report_row": {"zh-CN": "行号", "en": "Row"},
-    "import_report_column": {"zh-CN": "列", "en": "Column"},
-    "import_report_level": {"zh-CN": "级别", "en": "Level"},
-    "import_report_reason": {"zh-CN": "原因", "en": "Reason"},
-    "import_report_error": {"zh-CN": "错误", "en": "Error"},
-    "import_report_warning": {"zh-CN": "提示", "en": "Warning"},
-    "import_report_title": {"zh-CN": "导入错误报告", "en": "Import errors"},
-    "import_report_more": {"zh-CN": "另有 {more} 条错误未列出",
-                           "en": "{more} more errors are not listed"},
-    "import_guide_title": {"zh-CN": "填写说明", "en": "Guide"},
-    "import_guide_column": {"zh-CN": "列名", "en": "Column"},
-    "import_guide_key": {"zh-CN": "字段键", "en": "Field key"},
-    "import_guide_type": {"zh-CN": "类型与格式", "en": "Type and format"},
-    "import_guide_required": {"zh-CN": "必填", "en": "Required"},
-    "import_guide_choices": {"zh-CN": "可选值", "en": "Choices"},
-    "import_guide_yes": {"zh-CN": "是", "en": "Yes"},
-    "import_guide_note": {"zh-CN": "从第 2 行起每行一条记录；带 * 的列必填；请勿修改表头。",
-                          "en": "One record per row from row 2; columns marked * are "
-                                "required; keep the header row as it is."},
-})
 
 
 # -- fields ----------------------------------------------------------------------------

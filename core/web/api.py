@@ -270,7 +270,7 @@ def entity_router(entity: EntityType) -> Router:
         await documents.delete_document(ctx, name, record_id, document_id)
 
     @get("/export", summary=f"Export {tag} (xlsx)", tags=[tag], operation_id=f"export_{name}",
-         opt={"permission": "records.export"})
+         opt={"permission": (f"{name}.read", "records.export")})
     async def export(
         request: Request[Any, Any, Any], ctx: CurrentContext,
         sort: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
