@@ -26,6 +26,7 @@ from core.registry import EntityType
 from core.tables import BlindIndex
 from core.tenancy import Context, scoped_tenant, tenant_scope
 
+
 async def create_many(ctx: Context, entity: EntityType, batch: list[dict[str, Any]],
                       keys: TenantKeys, extra: dict[str, Any] | None = None
                       ) -> list[uuid.UUID]:

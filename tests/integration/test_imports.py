@@ -119,15 +119,13 @@ async def test_bad_ids_and_mobiles_are_reported(kernel: Any, new_tenant: Any) ->
 
     ctx = await new_tenant(records=False)
     rows = [person(i) for i in range(5)]
-    rows[1][2] = "140105198501010010"  # wrong check digit
+    rows[1][2] = resident_id(1)[:-1] + ("0" if resident_id(1)[-1] != "0" else "1")
     rows[3][3] = "12345"
     job = await upload(ctx, HEADER, rows)
     out = await imports.run(ctx, job["id"], commit=True)
     assert out.created == 0 and await customers(ctx) == 0
-    found = {(e["row"], e["field"], e["code"]) for e in out.errors}
-    assert (3, "resident_id", "resident_id_checksum") in found or \
-        any(r == 3 and f == "resident_id" for r, f, _ in found)
-    assert any(r == 5 and f == "mobile" for r, f, _ in found)
+    found = {(e["row"], e["column"], e["code"]) for e in out.errors}
+    assert found == {(3, "身份证号", "resident_id_checksum"), (5, "手机号", "mobile")}
     info = await imports.describe(ctx, job["id"])
     assert info["status"] == "invalid" and info["error_count"] == 2
 
@@ -233,8 +231,9 @@ async def test_export_masks_unless_revealed(kernel: Any, new_tenant: Any) -> Non
             .output(load_json=True).run()
     assert [(r["diff"]["rows"], r["diff"]["reveal"]) for r in rows] == [(1, False), (2, True)]
     assert rows[0]["diff"]["filters"] == ["kind"]
-    from core.access import Access
     from dataclasses import replace
+
+    from core.access import Access
 
     reader = replace(ctx, access=Access(frozenset({"customer.read", "records.export"}), "all"))
     data = report_rows(await imports.export_bytes(reader, "customer"))
@@ -371,3 +370,55 @@ async def test_pages(kernel: Any, new_tenant: Any, client: Any) -> None:
     r = await client.post("/imports/new/customer", data={"_csrf": "forged"},
                           files={"file": ("c.xlsx", xlsx(HEADER, [person(6)]), XLSX)})
     assert r.status_code == 403
+
+
+async def test_blacklist_and_duplicate_finder_providers(kernel: Any, new_tenant: Any,
+                                                        monkeypatch: Any) -> None:
+    """`party_screen` refuses listed identifiers (and the refusal is audited);
+    `duplicate_finder` adds warnings, or errors when a match says `block`."""
+    from core import imports
+    from core.tables import AuditEntry
+    from core.tenancy import tenant_scope
+
+    listed = resident_id(1)
+    seen: dict[str, Any] = {}
+
+    class Screen:
+        async def check(self, ctx: Any, resident_id: str | None = None,
+                        mobile: str | None = None, credit_code: str | None = None
+                        ) -> dict[str, Any] | None:
+            return {"reason": "blacklist"} if resident_id == listed else None
+
+    class Finder:
+        async def find_duplicates(self, ctx: Any, entity_name: str,
+                                  rows: list[dict[str, Any]]) -> dict[int, list[Any]]:
+            seen["entity"], seen["names"] = entity_name, [r["name"] for r in rows]
+            out: dict[int, list[Any]] = {}
+            for i, r in enumerate(rows):
+                if r["name"] == "导入客户2":
+                    out[i] = [{"reason": "与客户 导入客户二 姓名相近", "field": "name"}]
+                if r["name"] == "导入客户3":
+                    out[i] = [{"reason": "同名同地址", "field": "name", "block": True}]
+            return out
+
+    providers = {"party_screen": Screen(), "duplicate_finder": Finder()}
+    monkeypatch.setattr(kernel, "provider", lambda kind, tenant: providers.get(kind))
+    ctx = await new_tenant(records=False)
+    job = await upload(ctx, HEADER, [person(i) for i in range(5)])
+    out = await imports.run(ctx, job["id"], commit=True)
+    found = {(e["row"], e["code"], e["level"]) for e in out.errors}
+    assert found == {(3, "import_blacklisted", "error"),
+                     (4, "import_possible_duplicate", "warning"),
+                     (5, "import_possible_duplicate", "error")}
+    assert seen["entity"] == "customer" and "导入客户1" not in seen["names"]
+    assert out.created == 0 and (out.error_count, out.warning_count) == (2, 1)
+    en = report_rows(await imports.report_bytes(ctx, job["id"], "en"))
+    assert ("Warning" in en[2][2]) and "possible duplicate" in en[2][3]
+    async with tenant_scope(ctx, write=False):
+        rows = await AuditEntry.select().where(
+            AuditEntry.tenant_id == ctx.tenant_id,
+            AuditEntry.action == "import.blacklist_refused").output(load_json=True).run()
+    assert [r["diff"]["rows"] for r in rows] == [1]
+    ok = await upload(ctx, HEADER, [person(i) for i in (2, 4)])
+    out = await imports.run(ctx, ok["id"], commit=True)
+    assert (out.created, out.warning_count) == (2, 1)  # a warning does not stop it
