@@ -188,9 +188,23 @@ async def test_one_bad_row_in_ten_thousand_commits_nothing(kernel: Any, new_tena
     assert (await verify_tenant(ctx)).ok
 
 
-async def test_dry_run_writes_nothing(kernel: Any, new_tenant: Any) -> None:
+async def test_dry_run_writes_nothing(kernel: Any, new_tenant: Any, monkeypatch: Any) -> None:
+    """Through the background job: the dry run writes nothing; the commit reports its
+    progress while it runs (on PostgreSQL from inside its transaction, on another
+    connection) and then writes every row."""
     from core import imports, outbox
 
+    monkeypatch.setattr(imports, "BATCH", 10)
+    monkeypatch.setattr(imports, "PROGRESS_EVERY", 10)
+    reported: list[tuple[int, Any, Any]] = []
+    real = outbox.progress
+
+    async def spy(ctx: Any, done: int, total: Any = None, note: Any = None,
+                  message_id: Any = None) -> None:
+        reported.append((done, total, note))
+        await real(ctx, done, total, note, message_id=message_id)
+
+    monkeypatch.setattr(outbox, "progress", spy)
     ctx = await new_tenant(records=False)
     job = await upload(ctx, HEADER, [person(i) for i in range(30)])
     started = await imports.start(ctx, job["id"], commit=False)
@@ -204,9 +218,14 @@ async def test_dry_run_writes_nothing(kernel: Any, new_tenant: Any) -> None:
     info = await imports.describe(ctx, job["id"])
     assert (info["status"], info["created_count"]) == ("committed", 30)
     assert await customers(ctx) == 30
-    message = await outbox.get(ctx, started["message_id"] and __import__("uuid").UUID(
-        info["message_id"]))
+    import uuid
+
+    message = await outbox.get(ctx, uuid.UUID(info["message_id"]))
     assert message is not None and message["progress_note"] == "done"
+    assert message["progress_done"] == message["progress_total"] == 30
+    assert (10, 30, "checking") in reported
+    if kernel.engine.engine_type == "postgres":  # SQLite: one writer, memory only
+        assert (20, 30, "writing") in reported
 
 
 async def test_export_masks_unless_revealed(kernel: Any, new_tenant: Any) -> None:
