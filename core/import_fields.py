@@ -42,7 +42,9 @@ register_messages({
     "import_no_rows": {"zh-CN": "文件中没有数据行", "en": "the file has no data rows"},
     "import_busy": {"zh-CN": "该导入正在运行或已经提交",
                     "en": "this import is running or has been committed"},
-    "import_not_checked": {"zh-CN": "请先修正映射错误", "en": "fix the column mapping first"},
+    "import_expired": {"zh-CN": "该导入已过期，上传的文件已删除，请重新上传",
+                       "en": "this import has expired and its file was deleted: upload it "
+                             "again"},
     "export_too_many": {"zh-CN": "一次最多导出 {max} 行，请缩小筛选范围",
                         "en": "at most {max} rows can be exported at once: narrow the filter"},
     "import_report_row": {"zh-CN": "行号", "en": "Row"},

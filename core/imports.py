@@ -55,7 +55,7 @@ from core.xlsx import XLSX_TYPE, Sheet, Unreadable, safe_title, table_bytes
 PERM_IMPORT, PERM_EXPORT = "records.import", "records.export"
 JOB_NAME = "core.imports.run"
 STATUSES = ("uploaded", "queued", "checking", "checked", "invalid", "committing",
-            "committed", "failed")
+            "committed", "failed", "expired")
 RUNNING = ("queued", "checking", "committing")
 MAX_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 200_000
@@ -63,6 +63,7 @@ MAX_ERRORS = 10_000  # errors kept for the report; the count goes on
 BATCH = 2000
 EXPORT_MAX = 50_000
 PROGRESS_EVERY = 5000
+KEEP_DAYS = 7  # an uploaded file not imported is deleted after this (core.imports.cleanup)
 
 
 
@@ -275,8 +276,8 @@ async def set_mapping(ctx: Context, import_id: Any, mapping: dict[str, str]
     and a run refuses to start until they are fixed."""
     row = await _row(ctx, import_id)
     entity = await _import_entity(ctx, row["entity"])
-    if row["status"] in (*RUNNING, "committed"):
-        raise Conflict("import_busy")
+    if row["status"] in (*RUNNING, "committed", "expired"):
+        raise Conflict("import_expired" if row["status"] == "expired" else "import_busy")
     if not isinstance(mapping, dict):
         raise ValidationFailed([FieldError("mapping", "body_object")])
     clean = {str(k): str(v) for k, v in mapping.items() if v}
@@ -305,10 +306,10 @@ async def start(ctx: Context, import_id: Any, commit: bool) -> dict[str, Any]:
         claimed = await ImportJob.update({ImportJob.status: "queued",
                                           ImportJob.updated_at: datetime.now(UTC)}).where(
             ImportJob.tenant_id == ctx.tenant_id, ImportJob.id == row["id"],
-            ImportJob.status.not_in([*RUNNING, "committed"]),
+            ImportJob.status.not_in([*RUNNING, "committed", "expired"]),
         ).returning(ImportJob.id).run()
         if not claimed:
-            raise Conflict("import_busy")
+            raise Conflict("import_expired" if row["status"] == "expired" else "import_busy")
         message_id = await enqueue(ctx, JOB_NAME, import_id=str(row["id"]), commit=commit,
                                    user_id=ctx.user_id, locale=ctx.locale)
         await ImportJob.update({ImportJob.message_id: message_id}).where(
@@ -666,6 +667,29 @@ async def run_job(ctx: Context, import_id: str, commit: bool, user_id: str | Non
         await _set(ctx, uuid.UUID(import_id), status="failed")
         raise
     return {"rows": out.total, "errors": out.error_count, "created": out.created}
+
+
+async def cleanup(ctx: Context, keep_days: int = KEEP_DAYS) -> int:
+    """Delete the stored files of imports not committed within `keep_days` (they hold
+    personal data in the lender's own words); their rows stay, marked expired. Committed
+    imports lost their file at commit. Returns how many files went."""
+    from datetime import timedelta
+
+    cutoff = datetime.now(UTC) - timedelta(days=keep_days)
+    async with tenant_scope(ctx, write=False):
+        rows = await ImportJob.select(ImportJob.id).where(
+            ImportJob.tenant_id == ctx.tenant_id, ImportJob.created_at < cutoff,
+            ImportJob.status.not_in([*RUNNING, "committed", "expired"])).run()
+    ids = [r["id"] for r in rows]
+    storage = _storage(ctx)
+    for import_id in ids:
+        await storage.delete(ctx.tenant_id, import_id)
+    if ids:
+        async with tenant_scope(ctx):
+            await ImportJob.update({ImportJob.status: "expired",
+                                    ImportJob.updated_at: datetime.now(UTC)}).where(
+                ImportJob.tenant_id == ctx.tenant_id, ImportJob.id.is_in(ids)).run()
+    return len(ids)
 
 
 # -- error report ----------------------------------------------------------------------

@@ -441,3 +441,22 @@ async def test_blacklist_and_duplicate_finder_providers(kernel: Any, new_tenant:
     ok = await upload(ctx, HEADER, [person(i) for i in (2, 4)])
     out = await imports.run(ctx, ok["id"], commit=True)
     assert (out.created, out.warning_count) == (2, 1)  # a warning does not stop it
+
+
+async def test_files_not_imported_expire(kernel: Any, new_tenant: Any) -> None:
+    from core import imports
+    from core.docstore import DocumentMissing
+    from core.errors import Conflict
+
+    ctx = await new_tenant(records=False)
+    old = await upload(ctx, HEADER, [person(1)])
+    done = await upload(ctx, HEADER, [person(2)])
+    await imports.run(ctx, done["id"], commit=True)
+    assert await imports.cleanup(ctx, keep_days=1) == 0  # too young
+    assert await imports.cleanup(ctx, keep_days=0) == 1  # the committed one had no file left
+    assert (await imports.describe(ctx, old["id"]))["status"] == "expired"
+    with pytest.raises(Conflict) as err:
+        await imports.start(ctx, old["id"], commit=True)
+    assert err.value.code == "import_expired"
+    with pytest.raises(DocumentMissing):
+        await imports._load_file(ctx, __import__("uuid").UUID(old["id"]))

@@ -44,6 +44,7 @@ STATUS_LABELS = {
     "committing": N_("Importing"),
     "committed": N_("Imported"),
     "failed": N_("Failed: nothing was written"),
+    "expired": N_("Expired: the file was deleted after 7 days"),
 }
 PHASES = {"checking": N_("Checking rows"), "writing": N_("Writing records"),
           "done": N_("Finishing")}
@@ -143,7 +144,7 @@ async def _page(request: Request[Any, Any, Any], ctx: Any, import_id: Any, error
         "fields": _fields(ctx, current),
         "status_label": _(STATUS_LABELS.get(job["status"], job["status"])),
         "running": job["status"] in imports.RUNNING,
-        "editable": job["status"] not in (*imports.RUNNING, "committed"),
+        "editable": job["status"] not in (*imports.RUNNING, "committed", "expired"),
         "created": local_time(job["created_at"], ctx.tenant.timezone),
     }
     partial = request.headers.get("hx-request") == "true" and \
