@@ -493,19 +493,39 @@ class _Pass:
             self.ready.extend(good)
 
     async def write(self) -> None:
-        """Insert the checked rows, a batch at a time, in the caller's transaction."""
-        from core.records_bulk import create_many
+        """Insert the checked rows, a batch at a time, in the caller's transaction
+        (core.records_bulk). Batch n+1 is prepared (sealed, digested, diffed) while batch
+        n's INSERTs run, so the database and Python work at the same time."""
+        from core import records_bulk
 
         total = len(self.ready)
-        for start in range(0, total, BATCH):
-            chunk = self.ready[start:start + BATCH]
-            ids = await create_many(self.ctx, self.entity, chunk, self.keys,
-                                    {"import_id": str(self.import_id)})
-            self.outcome.created += len(ids)
-            self.ready[start:start + BATCH] = [None] * len(chunk)  # type: ignore[list-item]
-            if self.outcome.created % PROGRESS_EVERY < BATCH:
-                await _report(self.ctx, self.import_id, self.message_id,
-                              self.outcome.created, total, "writing", True)
+        extra = {"import_id": str(self.import_id)}
+        refs = any(f.type == FieldType.reference for _, f in self.columns)
+        pending: asyncio.Future[None] | None = None
+        try:
+            for start in range(0, total, BATCH):
+                chunk = self.ready[start:start + BATCH]
+                batch = await records_bulk.prepare(self.ctx, self.entity, chunk, self.keys,
+                                                   extra, 0 if refs else 100)
+                self.ready[start:start + BATCH] = [None] * len(chunk)  # type: ignore[list-item]
+                if pending is not None:
+                    await pending
+                    await self._progress(start, total)
+                pending = asyncio.ensure_future(records_bulk.write(self.ctx, self.entity, batch))
+                if refs:  # the reference check queries: no overlap on one connection
+                    await pending
+                self.outcome.created += len(batch.ids)
+            if pending is not None:
+                await pending
+        except BaseException:
+            if pending is not None:  # let the connection fall idle before the rollback
+                await asyncio.gather(pending, return_exceptions=True)
+            raise
+
+    async def _progress(self, written: int, total: int) -> None:
+        if written % PROGRESS_EVERY < BATCH:
+            await _report(self.ctx, self.import_id, self.message_id, written, total,
+                          "writing", True)
 
     async def _existing(self, f: FieldDef, batch: list[tuple[int, dict[str, Any]]]
                         ) -> list[int]:

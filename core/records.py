@@ -268,8 +268,8 @@ def _storage(
             custom.pop(key, None)
         else:
             custom[key] = f.to_json(value)
-    for key, token in list(sealed.items()):  # upgrade values left under an older key version
-        if token_version(token) < keys.active_version:
+    for key, token in list(sealed.items()) if current else ():  # a new row's are current
+        if token_version(token) < keys.active_version:  # upgrade an older key version's
             sealed[key] = keys.encrypt(entity.name, key, row_id,
                                        keys.decrypt(entity.name, key, row_id, token))
     columns.update(custom=custom, sealed=sealed, masked=masked)
@@ -630,7 +630,16 @@ async def list_records(
 async def _audit_diff(ctx: Context, entity: EntityType, before: dict[str, Any],
                       after: dict[str, Any]) -> dict[str, list[Any]]:
     """{field: [old, new]} for the audit log; secret values only as keyed hashes."""
-    from core.audit import secret_digest
+    from core.kernel import kernel
+
+    return audit_diff(await tenant_keys(kernel().master_key, ctx.tenant_id), entity, before,
+                      after)
+
+
+def audit_diff(keys: TenantKeys, entity: EntityType, before: dict[str, Any],
+               after: dict[str, Any]) -> dict[str, list[Any]]:
+    """`_audit_diff` with the tenant's keys at hand (core.records_bulk)."""
+    from core.audit import digest_with
 
     diff: dict[str, list[Any]] = {}
     for key in after:
@@ -639,7 +648,7 @@ async def _audit_diff(ctx: Context, entity: EntityType, before: dict[str, Any],
             continue
         pair = [f.to_json(before.get(key)), f.to_json(after.get(key))]
         if f.is_secret:
-            pair = [None if v is None else await secret_digest(ctx, entity.name, key, v)
+            pair = [None if v is None else digest_with(keys, entity.name, key, v)
                     for v in pair]
         diff[key] = pair
     return diff
