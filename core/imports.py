@@ -494,25 +494,31 @@ class _Pass:
 
     async def write(self) -> None:
         """Insert the checked rows, a batch at a time, in the caller's transaction
-        (core.records_bulk). Batch n+1 is prepared (sealed, digested, diffed) while batch
-        n's INSERTs run, so the database and Python work at the same time."""
+        (core.records_bulk). On PostgreSQL batch n+1 is prepared (sealed, digested,
+        diffed) while batch n's INSERTs run, so the database and Python work at once."""
         from core import records_bulk
 
         total = len(self.ready)
         extra = {"import_id": str(self.import_id)}
-        refs = any(f.type == FieldType.reference for _, f in self.columns)
+        from core.db import is_postgres
+
+        # Overlap on PostgreSQL only: SQLite works in a thread of this process, where the
+        # next batch's preparation would compete with it for the interpreter lock. The
+        # reference check queries, which two tasks cannot do on one connection.
+        serial = not is_postgres(ImportJob._meta.db) or any(
+            f.type == FieldType.reference for _, f in self.columns)
         pending: asyncio.Future[None] | None = None
         try:
             for start in range(0, total, BATCH):
                 chunk = self.ready[start:start + BATCH]
                 batch = await records_bulk.prepare(self.ctx, self.entity, chunk, self.keys,
-                                                   extra, 0 if refs else 100)
+                                                   extra, 0 if serial else 100)
                 self.ready[start:start + BATCH] = [None] * len(chunk)  # type: ignore[list-item]
                 if pending is not None:
                     await pending
                     await self._progress(start, total)
                 pending = asyncio.ensure_future(records_bulk.write(self.ctx, self.entity, batch))
-                if refs:  # the reference check queries: no overlap on one connection
+                if serial:
                     await pending
                 self.outcome.created += len(batch.ids)
             if pending is not None:
