@@ -66,7 +66,6 @@ PROGRESS_EVERY = 5000
 KEEP_DAYS = 7  # an uploaded file not imported is deleted after this (core.imports.cleanup)
 
 
-
 # -- fields ----------------------------------------------------------------------------
 
 def importable_fields(ctx: Context, entity: EntityType) -> list[FieldDef]:
@@ -646,9 +645,8 @@ async def run(ctx: Context, import_id: Any, commit: bool) -> Outcome:
         work.ready.clear()
         _live.pop(row["id"], None)
     out = work.outcome
-    if not (commit and out.created):
-        await _finish(ctx, row["id"], out, "invalid" if out.error_count else (
-            "checked" if not commit else "committed"))
+    if not (commit and out.created):  # a commit that wrote finished inside its transaction
+        await _finish(ctx, row["id"], out, "invalid" if out.error_count else "checked")
     if commit and out.created:
         await _storage(ctx).delete(ctx.tenant_id, row["id"])  # the data now lives in records
     if out.blacklisted:
