@@ -66,8 +66,9 @@ BUILTIN_ROLES: tuple[tuple[str, str, str, str], ...] = (
 )
 KERNEL_GRANTS: dict[str, tuple[str, ...]] = {
     "tenant_admin": (ALL,),  # every permission, webhooks.manage and jobs.manage included
-    "loan_officer": ("tokens.manage",),
-    "general_manager": ("auth.events", "audit.read"),
+    "loan_officer": ("tokens.manage", "records.import"),
+    "branch_manager": ("records.import", "records.export"),
+    "general_manager": ("auth.events", "audit.read", "records.export"),
     "compliance": ("auth.events", "audit.read", "audit.export"),
 }
 
@@ -85,6 +86,10 @@ KERNEL_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
     ("audit.export", "导出审计日志", "Export the audit log"),
     ("webhooks.manage", "管理 Webhook（事件推送）", "Manage webhooks (event delivery)"),
     ("jobs.manage", "查看与重试后台作业", "View and retry background jobs"),
+    ("records.import", "Excel 批量导入（另需该对象的新建权限）",
+     "Import from Excel (with the entity's create permission)"),
+    ("records.export", "导出为 Excel（另需该对象的查看权限）",
+     "Export to Excel (with the entity's read permission)"),
 )
 NONE = Access()
 

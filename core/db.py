@@ -247,3 +247,48 @@ def raw_step(statement: str | None = None, *, sqlite: str | None = None,
             await engine.run_ddl(sql)
 
     return step
+
+
+async def insert_rows(table: type[Table], rows: list[dict[str, Any]]) -> int:
+    """INSERT many rows with one prepared statement (`executemany`) on the open
+    transaction's connection: the bulk writers' path (imports, audit, outbox), where
+    piccolo's per-object query building costs more than the database. Rows are dicts by
+    column name; a missing column gets its declared default, JSON columns are serialised
+    as piccolo would. Values reach the driver as Python values (piccolo's SQLite adapters
+    and asyncpg's codecs convert them)."""
+    from piccolo.columns import JSON, JSONB, Serial
+    from piccolo.utils.encoding import dump_json
+
+    if not rows:
+        return 0
+    engine = table._meta.db
+    tx = engine.current_transaction.get()
+    if tx is None:
+        raise RuntimeError("insert_rows runs inside a transaction (tenant_scope)")
+    columns = [c for c in table._meta.columns if not isinstance(c, Serial)]
+    names = ", ".join(f'"{c._meta.db_column_name}"' for c in columns)
+    marks = ", ".join(f"${i}" if is_postgres(engine) else "?"
+                      for i in range(1, len(columns) + 1))
+    sql = f'INSERT INTO "{table._meta.tablename}" ({names}) VALUES ({marks})'
+    # (name, is JSON, default: a constant, or a callable to call per row)
+    plan = []
+    for c in columns:
+        default = getattr(c, "default", None)
+        fresh = default.python if hasattr(default, "python") else (
+            default if callable(default) else None)
+        plan.append((c._meta.name, isinstance(c, JSON | JSONB), fresh,
+                     None if fresh else c.get_default_value()))
+    missing = object()
+    args = []
+    for row in rows:
+        values = []
+        for name, is_json, fresh, constant in plan:
+            value = row.get(name, missing)
+            if value is missing:
+                value = fresh() if fresh else constant
+            if is_json and value is not None and not isinstance(value, str):
+                value = dump_json(value)
+            values.append(value)
+        args.append(tuple(values))
+    await tx.connection.executemany(sql, args)
+    return len(args)

@@ -5,6 +5,8 @@
 - `core.audit.checkpoint` (hourly): sign the chain head when it moved since the last one.
 - `core.outbox.cleanup` (nightly): forget finished messages after 30 days.
 - `core.idempotency.purge` (hourly): delete Idempotency-Keys past their expiry.
+- `core.imports.run`: a spreadsheet import's dry run or commit (core.imports).
+- `core.imports.cleanup` (nightly): delete uploaded files not imported within 7 days.
 """
 
 from __future__ import annotations
@@ -68,6 +70,19 @@ async def cleanup_job(ctx: Context) -> int:
     return len(ids)
 
 
+async def import_job(ctx: Context, import_id: str, commit: bool, user_id: str | None = None,
+                     locale: str = "zh-CN") -> dict[str, Any]:
+    from core.imports import run_job
+
+    return await run_job(ctx, import_id, commit, user_id, locale)
+
+
+async def import_cleanup_job(ctx: Context) -> int:
+    from core.imports import cleanup
+
+    return await cleanup(ctx)
+
+
 async def purge_idempotency_job(ctx: Context) -> int:
     from core.idempotency import purge_expired
 
@@ -82,6 +97,12 @@ KERNEL_JOBS: list[Job] = [
     Job("core.outbox.cleanup", cleanup_job, time_limit_s=1800, max_retries=3, plugin=KERNEL),
     Job("core.idempotency.purge", purge_idempotency_job, time_limit_s=600, max_retries=3,
         plugin=KERNEL),
+    # a spreadsheet import's dry run or commit: one transaction of its own (all or nothing),
+    # progress reported meanwhile; a re-delivery after a commit finds it committed
+    Job("core.imports.run", import_job, time_limit_s=3600, max_retries=1, plugin=KERNEL,
+        transactional=False),
+    Job("core.imports.cleanup", import_cleanup_job, time_limit_s=600, max_retries=3,
+        plugin=KERNEL, transactional=False),
 ]
 
 KERNEL_PERIODIC_JOBS: list[PeriodicJob] = [
@@ -89,4 +110,5 @@ KERNEL_PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("core.outbox.cleanup", "17 3 * * *", "core.outbox.cleanup", plugin=KERNEL),
     PeriodicJob("core.idempotency.purge", "40 * * * *", "core.idempotency.purge",
                 plugin=KERNEL),
+    PeriodicJob("core.imports.cleanup", "27 3 * * *", "core.imports.cleanup", plugin=KERNEL),
 ]

@@ -87,12 +87,13 @@ async def write_many(ctx: Context, kind: str, name: str, payloads: list[dict[str
                      max_attempts: int = EVENT_ATTEMPTS) -> int:
     """Insert one message per payload in ctx's tenant transaction (bulk producers such as
     the nightly close); returns how many were written."""
-    rows = [OutboxMessage(tenant_id=ctx.tenant_id, kind=kind, name=name, payload=payload,
-                          created_by=ctx.username, request_id=ctx.request_id,
-                          max_attempts=max_attempts) for payload in payloads]
+    from core.db import insert_rows
+
+    rows = [{"tenant_id": ctx.tenant_id, "kind": kind, "name": name, "payload": payload,
+             "created_by": ctx.username, "request_id": ctx.request_id,
+             "max_attempts": max_attempts} for payload in payloads]
     async with tenant_scope(ctx):
-        for start in range(0, len(rows), 1000):
-            await OutboxMessage.insert(*rows[start:start + 1000]).run()
+        await insert_rows(OutboxMessage, rows)
     if rows and _wake is not None:
         _wake.set()
     return len(rows)
@@ -315,13 +316,15 @@ async def retry(ctx: Context, message_id: uuid.UUID) -> bool:
 # -- progress ----------------------------------------------------------------------------
 
 async def progress(ctx: Context, done: int, total: int | None = None,
-                   note: str | None = None) -> None:
+                   note: str | None = None, message_id: uuid.UUID | None = None) -> None:
     """Record a long job's progress (call it between committed chunks, outside a
-    transaction, so the UI and `xindai jobs watch` see it at once). No-op outside a job."""
-    current = _current.get()
-    if current is None:
-        return
-    message_id = current.id
+    transaction, so the UI and `xindai jobs watch` see it at once). No-op outside a job,
+    unless `message_id` names the job (a task that does not carry its context)."""
+    if message_id is None:
+        current = _current.get()
+        if current is None:
+            return
+        message_id = current.id
     values: dict[Any, Any] = {OutboxMessage.progress_done: done}
     if total is not None:
         values[OutboxMessage.progress_total] = total

@@ -268,8 +268,8 @@ def _storage(
             custom.pop(key, None)
         else:
             custom[key] = f.to_json(value)
-    for key, token in list(sealed.items()):  # upgrade values left under an older key version
-        if token_version(token) < keys.active_version:
+    for key, token in list(sealed.items()) if current else ():  # a new row's are current
+        if token_version(token) < keys.active_version:  # upgrade an older key version's
             sealed[key] = keys.encrypt(entity.name, key, row_id,
                                        keys.decrypt(entity.name, key, row_id, token))
     columns.update(custom=custom, sealed=sealed, masked=masked)
@@ -321,6 +321,25 @@ async def _fetch_row(ctx: Context, entity: EntityType, record_id: Any) -> dict[s
     return rows[0]
 
 
+def new_row(ctx: Context, entity: EntityType, values: dict[str, Any], keys: TenantKeys,
+            owner: dict[str, Any] | None = None, now: datetime | None = None,
+            ) -> tuple[dict[str, Any], list[tuple[str, str | None]]]:
+    """The stored row of a new record from validated values (secrets sealed, masked forms,
+    system columns) and its blind-index digests; shared by `create` and core.records_bulk."""
+    row_id = uuid.uuid4()
+    columns, bidx = _storage(entity, row_id, values, keys, None)
+    now = now or datetime.now(UTC)
+    row = {
+        "id": row_id, "tenant_id": ctx.tenant_id, "version": 1, "created_at": now,
+        "updated_at": now, "created_by": ctx.user_id, "updated_by": ctx.user_id,
+        "owner_id": _uuid_or_none(owner["id"] if owner else ctx.user_id),
+        "org_unit_id": _uuid_or_none(owner["org_unit_id"] if owner
+                                     else ctx.access.org_unit_id),
+        **columns,
+    }
+    return row, bidx
+
+
 async def create(ctx: Context, entity_name: str, data: Any,
                  owner: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate and insert a record; emits `<entity>.created`. Nothing is written on error.
@@ -346,17 +365,9 @@ async def create(ctx: Context, entity_name: str, data: Any,
         await _check_references(ctx, entity, values)
         await _check_attachments(ctx, entity, values, None)
         keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
-        row_id = uuid.uuid4()
-        columns, bidx = _storage(entity, row_id, values, keys, None)
-        now = datetime.now(UTC)
-        row = {
-            "id": row_id, "tenant_id": ctx.tenant_id, "version": 1, "created_at": now,
-            "updated_at": now, "created_by": ctx.user_id, "updated_by": ctx.user_id,
-            "owner_id": _uuid_or_none(owner["id"] if owner else ctx.user_id),
-            "org_unit_id": _uuid_or_none(owner["org_unit_id"] if owner
-                                         else ctx.access.org_unit_id),
-            **columns, **system,
-        }
+        row, bidx = new_row(ctx, entity, values, keys, owner)
+        row.update(system)  # columns the entity's before_create set (readonly to input)
+        row_id = row["id"]
         t = entity.table
         await t.insert(t(_ignore_missing=True, **row)).run()
         await _write_blind_indexes(ctx, entity, row_id, bidx, new_record=True)
@@ -555,8 +566,10 @@ async def list_records(
     page: int = 1,
     per_page: int = 20,
     q: str | None = None,
+    reveal: bool = False,
 ) -> Page:
-    """Filter (`field`, `field__gte` ...), search (`q`), sort (`-field`) and paginate."""
+    """Filter (`field`, `field__gte` ...), search (`q`), sort (`-field`) and paginate.
+    `reveal` decrypts the visible secret fields, as `get(reveal=True)` does (exports)."""
     from core.kernel import kernel
 
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
@@ -564,6 +577,8 @@ async def list_records(
     async with tenant_scope(ctx, write=_records_search(entity_name, filters, q)):
         entity = await entity_for(ctx, entity_name)
         require(ctx, f"{entity.name}.read")
+        if reveal:
+            require(ctx, f"{entity.name}.reveal")
         t = entity.table
         pg = is_postgres(t._meta.db)
         where: list[Any] = _scope(ctx, t)
@@ -620,14 +635,24 @@ async def list_records(
             .order_by(t.id).limit(per_page).offset((page - 1) * per_page)
             .output(load_json=True).run()
         )
-        items = [present(ctx, entity, r, _decode_row(entity, r, None)) for r in rows]
+        clear = await tenant_keys(kernel().master_key, ctx.tenant_id) if reveal else None
+        items = [present(ctx, entity, r, _decode_row(entity, r, clear)) for r in rows]
         return Page(items, total, page, per_page)
 
 
 async def _audit_diff(ctx: Context, entity: EntityType, before: dict[str, Any],
                       after: dict[str, Any]) -> dict[str, list[Any]]:
     """{field: [old, new]} for the audit log; secret values only as keyed hashes."""
-    from core.audit import secret_digest
+    from core.kernel import kernel
+
+    return audit_diff(await tenant_keys(kernel().master_key, ctx.tenant_id), entity, before,
+                      after)
+
+
+def audit_diff(keys: TenantKeys, entity: EntityType, before: dict[str, Any],
+               after: dict[str, Any]) -> dict[str, list[Any]]:
+    """`_audit_diff` with the tenant's keys at hand (core.records_bulk)."""
+    from core.audit import digest_with
 
     diff: dict[str, list[Any]] = {}
     for key in after:
@@ -636,7 +661,7 @@ async def _audit_diff(ctx: Context, entity: EntityType, before: dict[str, Any],
             continue
         pair = [f.to_json(before.get(key)), f.to_json(after.get(key))]
         if f.is_secret:
-            pair = [None if v is None else await secret_digest(ctx, entity.name, key, v)
+            pair = [None if v is None else digest_with(keys, entity.name, key, v)
                     for v in pair]
         diff[key] = pair
     return diff

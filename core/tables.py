@@ -400,9 +400,37 @@ class Notification(TenantOwned, Table, tablename="notification"):
     # index notification_inbox (tenant_id, user_id, read_at, created_at)
 
 
+class ImportJob(TenantOwned, Table, tablename="import_job"):
+    """One spreadsheet import of a registry entity (core.imports): the uploaded file is kept
+    encrypted like a document (core.docstore, under this id); this row holds its column
+    mapping, the state of its last check or commit and the errors found (capped)."""
+
+    id = UUID(primary_key=True, default=uuid.uuid4)
+    entity = Varchar(length=63)
+    filename = Varchar(length=200)
+    size = BigInt(default=0)
+    key_version = Integer(default=1)  # data key version the stored file is encrypted under
+    status = Varchar(length=20, default="uploaded")  # see core.imports.STATUSES
+    headers = JSON(default=[])  # the header row's texts
+    mapping = JSON(default={})  # column index (as text) -> field key
+    total_rows = Integer(default=0)
+    valid_rows = Integer(default=0)
+    error_count = Integer(default=0)
+    warning_count = Integer(default=0)
+    created_count = Integer(default=0)
+    errors = JSON(default=[])  # [{row, column, field, code, params, level}], capped
+    message_id = UUID(null=True, default=None)  # the background job of the last run
+    created_by = Varchar(length=64, null=True, default=None)
+    created_at = Timestamptz(default=utcnow)
+    updated_at = Timestamptz(default=utcnow)
+    finished_at = Timestamptz(null=True, default=None)
+    # index import_job_by_time (tenant_id, created_at) (see migrations)
+
+
 KERNEL_TABLES: list[type[Table]] = [
     Tenant, TenantKey, CustomField, BlindIndex, Role, User, ApiToken, OrgUnit, FieldPolicy,
     WebSession, AuthEvent, AuditEntry, AuditHead, AuditCheckpoint, OutboxMessage,
     ProcessedMessage, ScheduleState, Webhook, WebhookDelivery, IdempotencyKey, Document,
     Notification,
+    ImportJob,
 ]

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Router, delete, get, patch, post
+from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
@@ -282,8 +282,26 @@ def entity_router(entity: EntityType) -> Router:
                               document_id: FromPath[UUID]) -> None:
         await documents.delete_document(ctx, name, record_id, document_id)
 
+    @get("/export", summary=f"Export {tag} (xlsx)", tags=[tag], operation_id=f"export_{name}",
+         opt={"permission": (f"{name}.read", "records.export")})
+    async def export(
+        request: Request[Any, Any, Any], ctx: CurrentContext,
+        sort: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+        reveal: FromQuery[bool] = False,
+    ) -> Response[bytes]:
+        """The filtered list (the list's filters, `q` and `sort`) with the import
+        template's columns, masked per field policy; `reveal=true` gives secret fields in
+        clear (needs `<entity>.reveal`). Audited."""
+        from core.imports import export_bytes
+        from core.web.api_imports import xlsx_response
+
+        filters = {k: v for k, v in request.query_params.items() if k not in RESERVED_QUERY}
+        data = await export_bytes(ctx, name, filters, q, sort, reveal)
+        return xlsx_response(data, f"{entity.api_path}.xlsx")
+
     writes = [create, change, remove] if entity.generic_writes else []
     return Router(path=f"/{entity.api_path}", route_handlers=documented([
+        export,
         list_records, *writes, read, reveal, fields, add_field, drop_field,
         list_documents, upload_document, download_document, update_document,
         delete_document,
@@ -292,11 +310,12 @@ def entity_router(entity: EntityType) -> Router:
 
 def api_router(entities: list[EntityType], plugin_routes: list[Any]) -> Router:
     from core.web.api_background import BACKGROUND_HANDLERS
+    from core.web.api_imports import IMPORT_HANDLERS
     from core.web.ui.notifications import NOTIFICATION_API
 
     handlers: list[Any] = [login_handler, me, health, create_token, list_tokens, revoke_token,
                            platform_tenants, platform_create, platform_status,
-                           *BACKGROUND_HANDLERS, *NOTIFICATION_API]
+                           *BACKGROUND_HANDLERS, *NOTIFICATION_API, *IMPORT_HANDLERS]
     handlers.extend(entity_router(e) for e in entities)
     handlers.extend(plugin_routes)
     return Router(path="/api/v1", route_handlers=handlers,

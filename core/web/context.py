@@ -80,7 +80,8 @@ def user_agent(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 async def access_guard(connection: ASGIConnection[Any, Any, Any, Any],
                        handler: BaseRouteHandler) -> None:
     """The one route guard: a handler is `public`, needs only a signed-in user
-    (`authenticated`), or names its `permission`. A handler that declares none of these is
+    (`authenticated`), or names its `permission` (or a tuple of permissions, all needed).
+    A handler that declares none of these is
     refused, so an endpoint cannot forget its check."""
     opt = handler.opt
     if opt.get("public"):
@@ -90,7 +91,8 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any],
     if permission:
         from core.access import require
 
-        require(ctx, permission)
+        for needed in (permission,) if isinstance(permission, str) else permission:
+            require(ctx, needed)  # a tuple: every one of them
     elif not opt.get("authenticated"):
         from core.errors import Forbidden
 

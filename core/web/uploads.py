@@ -130,3 +130,42 @@ async def download_response(ctx: Context, entity: str, record_id: Any, document_
     """
     opened = await documents.open_document(ctx, entity, record_id, document_id, inline)
     return Stream(opened.chunks, media_type=opened.content_type, headers=opened.headers())
+
+
+class _InMemory:
+    """The file part of a form, kept in memory up to `limit` bytes (a spreadsheet to
+    import: it is encrypted as soon as it is whole, never spooled to disk in clear)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.filename: str | None = None
+        self.data = bytearray()
+
+    async def start_file(self, filename: str | None) -> None:
+        self.filename = filename or ""
+
+    async def write(self, data: bytes) -> None:
+        self.data += data
+        if len(self.data) > self.limit:
+            raise documents.DocumentTooLarge(max=documents.human_size(self.limit))
+
+    async def end_file(self) -> None:
+        return None
+
+
+async def file_from_request(request: Request[Any, Any, Any], limit: int,
+                            csrf: str | None = None, fields: dict[str, str] | None = None
+                            ) -> tuple[str, bytes]:
+    """The `file` part of a multipart request as (file name, bytes), read as it streams
+    in (same parser and CSRF rule as document uploads); 413 past `limit`, 422 without a
+    file."""
+    sink = _InMemory(limit)
+    stream = request.stream()
+    try:
+        await _receive(request, stream, sink, csrf, {} if fields is None else fields)  # type: ignore[arg-type]
+    except XindaiError:
+        await _drain(stream)
+        raise
+    if sink.filename is None:
+        raise documents.DocumentFileRequired()
+    return sink.filename, bytes(sink.data)

@@ -23,11 +23,14 @@ from core.scratch import drop_database  # noqa: E402
 from core.scratch import scratch_postgres as postgres_env  # noqa: E402
 
 
-async def on_engines(measure: Measure, postgres_url: str = "") -> dict[str, dict[str, Any]]:
-    """Run `measure(settings env)` on SQLite, then on PostgreSQL if a URL is given."""
+async def on_engines(measure: Measure, postgres_url: str = "", sqlite: bool = True
+                     ) -> dict[str, dict[str, Any]]:
+    """Run `measure(settings env)` on SQLite (unless told not to), then on PostgreSQL if a
+    URL is given."""
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        results["sqlite"] = await measure({"XINDAI_DATA_DIR": tmp})
+        if sqlite:
+            results["sqlite"] = await measure({"XINDAI_DATA_DIR": tmp})
         if postgres_url:
             env, name = await postgres_env(postgres_url)
             try:

@@ -50,7 +50,8 @@ async def test_every_route_and_role(client: Any, demo: Any) -> None:
               "notification_id": "00000000-0000-4000-8000-0000000000a3",
               "task_id": "00000000-0000-4000-8000-0000000000a4",
               "contract_id": "00000000-0000-4000-8000-0000000000c7", "which": "signed",
-              "tenant": "no-such-tenant"}
+              "tenant": "no-such-tenant",
+              "import_id": "00000000-0000-4000-8000-00000000a001"}
     contexts = {role: await as_user(tenant, role) for role in ROLES}
     headers = {role: await login(client, tenant.slug, role, passwords[role]) for role in ROLES}
     checked = 0
@@ -65,7 +66,8 @@ async def test_every_route_and_role(client: Any, demo: Any) -> None:
                 body = {} if method in ("post", "patch", "put") else None
                 r = await client.request(method.upper(), url, headers=h, json=body)
                 perm = opt.get("permission")
-                if perm and not allows(ctx, perm):
+                perms = (perm,) if isinstance(perm, str) else perm or ()
+                if perms and not all(allows(ctx, p) for p in perms):
                     assert r.status_code == 403, (method, path, role, r.status_code)
                 else:
                     assert r.status_code not in (401, 403, 500), (method, path, role, r.text)

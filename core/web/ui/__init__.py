@@ -22,7 +22,7 @@ from litestar.template.config import TemplateConfig
 
 from core.registry import EntityType
 from core.web.context import access_guard, provide_ctx
-from core.web.ui import admin, audit, auth, home, jobs, notifications, webhooks
+from core.web.ui import admin, audit, auth, home, imports, jobs, notifications, webhooks
 from core.web.ui.entities import entity_routes
 from core.web.ui.i18n import load_all
 from core.web.ui.render import STATIC, template_engine
@@ -39,6 +39,7 @@ def ui_router(entities: list[EntityType], plugin_pages: list[Any] | None = None)
         auth.mfa_start, auth.mfa_confirm, home.home, *admin.ADMIN_HANDLERS,
         *audit.AUDIT_HANDLERS, *jobs.JOBS_HANDLERS, *webhooks.WEBHOOK_HANDLERS,
         *notifications.NOTIFICATION_PAGES,
+        *imports.IMPORT_PAGES,
     ]
     handlers.extend(entity_routes(e) for e in entities)
     handlers.extend(plugin_pages or [])

@@ -144,6 +144,10 @@ def entity_routes(entity: EntityType) -> Router:
             "per_page_choices": PER_PAGE_CHOICES, "error": error,
             "filtered": bool(active or q),
             "can_create": entity.generic_writes and ctx.access.can(f"{name}.create"),
+            "can_import": entity.generic_writes and ctx.access.can(f"{name}.create") and ctx.access.can("records.import"),
+            "can_export": ctx.access.can("records.export"),
+            "can_reveal": ctx.access.can(f"{name}.reveal"),
+            "export_url": _url(f"/imports/export/{name}", keep),
         }
         partial = request.headers.get("hx-request") == "true" and \
             request.headers.get("hx-target") == "records"

@@ -50,6 +50,8 @@ JOB_LABELS = {
     "core.outbox.cleanup": N_("Forget finished jobs after 30 days"),
     "core.webhooks.deliver": N_("Webhook delivery"),
     "core.webhooks.cleanup": N_("Forget webhook deliveries after 30 days"),
+    "core.imports.run": N_("Spreadsheet import"),
+    "core.imports.cleanup": N_("Delete import files not imported within 7 days"),
 }
 EVENT_ACTIONS = {
     "created": N_("%(entity)s created"),
