@@ -193,7 +193,7 @@ async def client(kernel: Any) -> AsyncIterator[Any]:
         yield c
 
 
-_demo_copies: dict[int, tuple[Any, dict[str, str]]] = {}
+_demo_copies: dict[tuple[int, str, str], tuple[Any, dict[str, str]]] = {}
 
 
 @pytest.fixture
@@ -202,7 +202,9 @@ async def demo(kernel: Any) -> tuple[Any, dict[str, str]]:
     read it or add their own records): (tenant, {username: password})."""
     from core.packs import apply_pack, load_pack
 
-    key = id(kernel)
+    # not id(kernel) alone: a later kernel may reuse a collected one's id, and a demo tenant
+    # of another database has no data key in this one
+    key = (id(kernel), str(kernel.settings.database_url), str(kernel.settings.data_dir))
     if key not in _demo_copies:
         _demo_copies[key] = await apply_pack(load_pack(ROOT / "tenants" / "demo"),
                                              slug=f"demo-{uuid.uuid4().hex[:8]}")
