@@ -507,11 +507,13 @@ class _Pass:
         serial = not is_postgres(ImportJob._meta.db) or any(
             f.type == FieldType.reference for _, f in self.columns)
         pending: asyncio.Future[None] | None = None
+        placer = (await self.entity.bulk_placer(self.ctx)) if self.entity.bulk_placer \
+            else None  # e.g. leads: stage and the assignment rules, as on capture
         try:
             for start in range(0, total, BATCH):
                 chunk = self.ready[start:start + BATCH]
                 batch = await records_bulk.prepare(self.ctx, self.entity, chunk, self.keys,
-                                                   extra, 0 if serial else 100)
+                                                   extra, 0 if serial else 100, placer)
                 self.ready[start:start + BATCH] = [None] * len(chunk)  # type: ignore[list-item]
                 if pending is not None:
                     await pending
@@ -522,6 +524,8 @@ class _Pass:
                 self.outcome.created += len(batch.ids)
             if pending is not None:
                 await pending
+            if placer is not None:
+                await placer.finish(self.ctx)
         except BaseException:
             if pending is not None:  # let the connection fall idle before the rollback
                 await asyncio.gather(pending, return_exceptions=True)

@@ -47,18 +47,22 @@ async def create_many(ctx: Context, entity: EntityType, batch: list[dict[str, An
     duplicates by the caller); returns their ids in order. Must run inside the caller's
     `tenant_scope` (the caller decides where the transaction ends). `extra` is added to
     every event payload (e.g. the import id)."""
-    prepared = await prepare(ctx, entity, batch, keys, extra)
+    placer = await entity.bulk_placer(ctx) if entity.bulk_placer else None
+    prepared = await prepare(ctx, entity, batch, keys, extra, placer=placer)
     await write(ctx, entity, prepared)
+    if placer is not None:
+        await placer.finish(ctx)
     return prepared.ids
 
 
 async def prepare(ctx: Context, entity: EntityType, batch: list[dict[str, Any]],
                   keys: TenantKeys, extra: dict[str, Any] | None = None,
-                  yield_every: int = 0) -> Prepared:
+                  yield_every: int = 0, placer: Any = None) -> Prepared:
     """The checks and the CPU work of `create_many` (permission, field policies,
     references, sealing, masked forms, digests, audit diffs) without writing. Besides the
     reference check it sends no query, so it may run while the previous batch's `write`
-    is in flight on the same connection; `yield_every` rows it lets that write go on."""
+    is in flight on the same connection; `yield_every` rows it lets that write go on.
+    `placer` (the entity's `bulk_placer`) gives each row its owner and system columns."""
     if scoped_tenant() != ctx.tenant_id:
         raise RuntimeError("create_many runs inside the caller's tenant_scope")
     require(ctx, f"{entity.name}.create")
@@ -70,7 +74,9 @@ async def prepare(ctx: Context, entity: EntityType, batch: list[dict[str, Any]],
     now = datetime.now(UTC)
     out = Prepared([], [], [], [], [])
     for n, values in enumerate(batch, start=1):
-        row, bidx = new_row(ctx, entity, values, keys, now=now)
+        owner, system = placer.place(values) if placer is not None else (None, {})
+        row, bidx = new_row(ctx, entity, values, keys, owner, now=now)
+        row.update(system)
         out.ids.append(row["id"])
         out.rows.append(row)
         out.digests.extend({"tenant_id": ctx.tenant_id, "entity": entity.name, "field": key,

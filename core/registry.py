@@ -48,6 +48,11 @@ class EntityType:
     # assignment rules for leads)
     before_create: Callable[..., Awaitable[tuple[dict[str, Any] | None, dict[str, Any]]]] \
         | None = None
+    # async (ctx) -> placer: what before_create decides, for a bulk import (core.records_bulk):
+    # made once per import, `placer.place(values) -> (owner, system columns)` per row with
+    # no query (e.g. crm's assignment rules from rules loaded once), then
+    # `await placer.finish(ctx)` in the import's transaction (e.g. round-robin cursors)
+    bulk_placer: Callable[..., Awaitable[Any]] | None = None
 
     def label(self, locale: str | None = None) -> str:
         return self.label_en if locale == "en" else self.label_zh

@@ -103,6 +103,12 @@ async def on_capture(ctx: Context, data: Any, owner: dict[str, Any] | None
     return chosen or owner, system
 
 
+async def _bulk_placer(ctx: Context) -> Any:
+    from plugins.crm.assignment import bulk_placer
+
+    return await bulk_placer(ctx)
+
+
 LEAD = EntityType(
     name="lead",
     table=Lead,
@@ -142,6 +148,7 @@ LEAD = EntityType(
     default_sort="-created_at",
     idempotent="optional",
     before_create=on_capture,
+    bulk_placer=_bulk_placer,
 )
 
 
