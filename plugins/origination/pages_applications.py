@@ -38,6 +38,7 @@ UI = {"include_in_schema": False}
 READ = {"permission": "application.read"}
 CREATE = {"permission": "application.create"}
 SUBMIT = {"permission": "application.submit"}
+UPDATE = {"permission": "application.update"}
 QUERY = {"permission": "credit.query"}
 FIELDS = ("customer_id", "product", "amount", "periods", "annual_rate", "purpose",
           "consent_ref")
@@ -110,18 +111,23 @@ async def list_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Res
 
 async def _form(request: Request[Any, Any, Any], ctx: Context, values: dict[str, Any],
                 errors: dict[str, str] | None = None, quote: dict[str, Any] | None = None,
-                status: int = 200, partial: bool = False) -> Response[Any]:
+                status: int = 200, partial: bool = False,
+                editing: dict[str, Any] | None = None) -> Response[Any]:
+    """The new-application form, or (`editing`: the application) its edit form."""
     entity = await records.entity_for(ctx, "application")
     custom = [forms.widget(f, ctx.locale, values.get(f.key, ""), (errors or {}).get(f.key, ""))
               for f in forms.writable_fields(ctx, entity) if f.custom]
     customers = []
-    if not partial:
+    if editing and not partial:  # the application's own customer, who stays
+        c = await records.get(ctx, "customer", editing["customer_id"])
+        customers = [(c["id"], c.get("name") or c["id"])]
+    elif not partial:
         page = await records.list_records(ctx, "customer", None, "-created_at", 1, 200)
         customers = [(c["id"], c.get("name") or c["id"]) for c in page.items]
     return render(request, "origination/_quote.html" if partial
                   else "origination/application_new.html", status=status, values=values,
                   errors=errors or {}, quote=quote, products=await _products(ctx),
-                  customers=customers, custom=custom, money=money)
+                  customers=customers, custom=custom, money=money, editing=editing)
 
 
 def _values(form: Any, custom_keys: list[str]) -> dict[str, Any]:
@@ -151,9 +157,7 @@ async def new_preview(request: Request[Any, Any, Any], ctx: CurrentContext) -> R
     except XindaiError as exc:
         return await _form(request, ctx, values, _errors(exc, ctx.locale), status=422,
                            partial=partial)
-    quote["total"] = str(Decimal(quote["total_principal"]) + Decimal(quote["total_interest"])
-                         + Decimal(quote["total_fees"]))
-    return await _form(request, ctx, values, quote=quote, partial=partial)
+    return await _form(request, ctx, values, quote=_with_total(quote), partial=partial)
 
 
 @post("/applications/new", opt=CREATE, status_code=303, **UI)
@@ -165,6 +169,50 @@ async def new_submit(request: Request[Any, Any, Any], ctx: CurrentContext) -> Re
         app = await applications.create(ctx, data)
     except XindaiError as exc:
         return await _form(request, ctx, values, _errors(exc, ctx.locale), status=422)
+    return Redirect(f"/applications/{app['id']}", status_code=303)
+
+
+def _with_total(quote: dict[str, Any]) -> dict[str, Any]:
+    """The quote with what the customer pays back in all (principal, interest, fees)."""
+    return {**quote, "total": str(Decimal(quote["total_principal"])
+                                  + Decimal(quote["total_interest"])
+                                  + Decimal(quote["total_fees"]))}
+
+
+def _edit_values(app: dict[str, Any], custom_keys: list[str]) -> dict[str, Any]:
+    return {k: "" if app.get(k) is None else str(app[k]) for k in (*FIELDS, *custom_keys)}
+
+
+@get("/applications/{application_id:str}/edit", opt=UPDATE, **UI)
+async def edit_page(request: Request[Any, Any, Any], ctx: CurrentContext,
+                    application_id: FromPath[str]) -> Response[Any]:
+    """A draft, or an application returned for more information, corrected before it is
+    (re)submitted: the same form, checks and live preview as a new one."""
+    app = await records.get(ctx, "application", application_id)
+    if app["status"] not in ("draft", "returned"):
+        return Redirect(f"/applications/{app['id']}", status_code=303)
+    values = _edit_values(app, await _custom_keys(ctx))
+    quote = None
+    try:
+        quote = _with_total(await applications.quote(ctx, values))
+    except XindaiError:
+        pass
+    return await _form(request, ctx, values, quote=quote, editing=app)
+
+
+@post("/applications/{application_id:str}/edit", opt=UPDATE, status_code=303, **UI)
+async def edit_submit(request: Request[Any, Any, Any], ctx: CurrentContext,
+                      application_id: FromPath[str]) -> Response[Any]:
+    app = await records.get(ctx, "application", application_id)
+    values = _values(await request.form(), await _custom_keys(ctx))
+    values["customer_id"] = str(app["customer_id"])  # the customer is not changed here
+    data = {k: (v if v != "" else None) for k, v in values.items()
+            if k != "customer_id" and (v != "" or app.get(k) is not None)}
+    try:
+        await applications.update(ctx, app["id"], data)
+    except XindaiError as exc:
+        return await _form(request, ctx, values, _errors(exc, ctx.locale), status=422,
+                           editing=app)
     return Redirect(f"/applications/{app['id']}", status_code=303)
 
 
@@ -211,6 +259,7 @@ async def _detail_page(request: Request[Any, Any, Any], ctx: Context, applicatio
         may_withdraw=can("application.submit") and st in ("draft", "returned"),
         may_query=can("credit.query") and st in ("draft", "returned"),
         may_upload=can("application.update") and st in ("draft", "returned"),
+        may_edit=can("application.update") and st in ("draft", "returned"),
         may_disburse=can("loan.disburse") and st == "ready_to_disburse")
 
 
@@ -254,5 +303,6 @@ async def credit_action(request: Request[Any, Any, Any], ctx: CurrentContext,
     return await _act(request, ctx, application_id, credit.check)
 
 
-APPLICATION_PAGES = [list_page, new_page, new_preview, new_submit, detail_page, submit_action,
+APPLICATION_PAGES = [list_page, new_page, new_preview, new_submit, edit_page, edit_submit,
+                     detail_page, submit_action,
                      resubmit_action, withdraw_action, credit_action]

@@ -88,3 +88,31 @@ async def test_the_scorecard_editor_validates_and_previews(kernel: Any, new_tena
     r = await client.post("/scorecards", data={"_csrf": csrf, "definition": good,
                                               "sample": ""})
     assert r.status_code == 303 and "saved=2" in r.headers["location"]
+
+
+async def test_a_draft_is_edited_with_the_same_checks(kernel: Any, new_tenant: Any,
+                                                      client: Any) -> None:
+    from plugins.origination import applications
+    from tests.integration.test_applications import form
+
+    ctx, customer = await setup(new_tenant)
+    app = await applications.create(ctx, form(customer))
+    csrf = await sign_in(client, ctx.tenant.slug)
+    page = await client.get(f"/applications/{app['id']}")
+    assert f'href="/applications/{app["id"]}/edit"' in page.text
+    r = await client.get(f"/applications/{app['id']}/edit")
+    assert r.status_code == 200 and 'value="50000.00"' in r.text and "修改进件" in r.text
+    values = {"_csrf": csrf, "product": "XD01", "amount": "900000", "periods": "12",
+              "annual_rate": "", "purpose": "进货", "consent_ref": "SQ-AUTH-0001"}
+    r = await client.post(f"/applications/{app['id']}/edit", data=values)
+    assert r.status_code == 422 and "500000" in r.text  # the product's range, by the field
+    assert (await records.get(ctx, "application", app["id"]))["amount"] == "50000.00"
+    r = await client.post(f"/applications/{app['id']}/edit",
+                          data={**values, "amount": "80000", "periods": "24"})
+    assert r.status_code == 303
+    saved = await records.get(ctx, "application", app["id"])
+    assert (saved["amount"], saved["periods"], saved["customer_id"]) == ("80000.00", 24,
+                                                                         customer)
+    await applications.withdraw(ctx, app["id"])  # no longer editable: back to its page
+    r = await client.get(f"/applications/{app['id']}/edit")
+    assert r.status_code == 303 and r.headers["location"] == f"/applications/{app['id']}"
