@@ -26,7 +26,6 @@ from core.document_expiry import JOBS as EXPIRY_JOBS
 from core.document_expiry import KERNEL_SETTINGS
 from core.document_expiry import PERIODIC_JOBS as EXPIRY_PERIODIC_JOBS
 from core.kernel_jobs import KERNEL_JOBS, KERNEL_PERIODIC_JOBS
-from core.notifications import KERNEL_SUBSCRIPTIONS as NOTIFY_SUBSCRIPTIONS
 from core.plugins import PluginError, Plugins
 from core.registry import Registry
 from core.settings import Settings, load_settings
@@ -162,7 +161,7 @@ def boot(settings: Settings | None = None, plugins: Plugins | None = None) -> Ke
         master_key=load_master_key(settings),
         permissions=[Permission(*p) for p in KERNEL_PERMISSIONS]
         + plugins.collect("register_permissions"),
-        subscriptions=[*KERNEL_SUBSCRIPTIONS, *NOTIFY_SUBSCRIPTIONS, *plugins.collect("register_event_handlers")],
+        subscriptions=[*KERNEL_SUBSCRIPTIONS, *plugins.collect("register_event_handlers")],
         jobs=[*KERNEL_JOBS, *EXPIRY_JOBS, *webhook_jobs(settings),
               *plugins.collect("register_jobs")],
         periodic_jobs=[*KERNEL_PERIODIC_JOBS, *WEBHOOK_PERIODIC_JOBS, *EXPIRY_PERIODIC_JOBS,

@@ -4,9 +4,9 @@ Two ways in, one table:
 
 - `await notify(ctx, users=[...], roles=[...], kind=..., title={"zh-CN": .., "en": ..},
   link="/...", ref=...)` inside the caller's transaction (kernel code, a plugin's job);
-- any domain event whose payload carries a `notify` key (see `NOTIFY_KEY`): the kernel's
-  `"*"` subscription turns it into notifications, so a plugin notifies people by emitting
-  an event and never needs this module. The payload shape is documented in
+- any domain event whose payload carries a `notify` key (see `NOTIFY_KEY`):
+  `core.events.emit` turns it into notifications in the emitter's transaction, so a plugin
+  notifies people by emitting an event and never needs this module. The payload shape is documented in
   docs/events-and-jobs.md#notifications.
 
 `ref` makes a notification idempotent per recipient (a unique index on tenant, user and
@@ -25,11 +25,10 @@ from typing import Any
 
 import structlog
 
-from core.declarations import Subscription
 from core.errors import FieldError, NotFound, ValidationFailed
 from core.i18n import register_messages
 from core.tables import Notification, User
-from core.tenancy import KERNEL, Context, tenant_scope
+from core.tenancy import Context, tenant_scope
 
 log = structlog.get_logger("xindai.notifications")
 
@@ -188,7 +187,8 @@ async def mark_all_read(ctx: Context) -> int:
 
 
 async def on_event(ctx: Context, payload: dict[str, Any], event: str) -> int:
-    """The kernel's `"*"` subscription: an event whose payload has `notify` notifies.
+    """Called by `core.events.emit` in the emitter's transaction: an event whose payload
+    has `notify` notifies.
 
     `notify`: {"users": [ids or usernames], "roles": [role names], "title": {"zh-CN": ..,
     "en": ..}, "link": "/..." (optional), "kind": .. (optional, default the event name),
@@ -215,8 +215,3 @@ def _names(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     return [str(v) for v in value] if isinstance(value, list | tuple) else []
-
-
-KERNEL_SUBSCRIPTIONS: list[Subscription] = [
-    Subscription("*", on_event, "notifications", plugin=KERNEL),
-]
