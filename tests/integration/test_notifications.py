@@ -1,5 +1,5 @@
 """In-app notifications on both databases: notify by user id, username and role, once per
-ref and recipient; the kernel's "*" subscription turns an event's `notify` payload into
+ref and recipient; `core.events.emit` turns an event's `notify` payload into
 notifications; read / read all; isolation between users and tenants; the bell and page."""
 
 from __future__ import annotations
