@@ -164,12 +164,19 @@ def token_version(token: str) -> int:
 
 
 async def tenant_keys(master: bytes, tenant_id: uuid.UUID) -> TenantKeys:
-    """The tenant's keys (cached briefly); must run inside the tenant's scope on PostgreSQL."""
+    """The tenant's keys (cached briefly). Read in the tenant's scope (RLS on PostgreSQL):
+    the caller's, or a short read-only one of its own when called outside any."""
     import time
+
+    from core.tenancy import Context, get_tenant_by_id, scoped_tenant, tenant_scope
 
     cached = _cache.get(tenant_id)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
+    if scoped_tenant() != tenant_id:
+        tenant = await get_tenant_by_id(tenant_id)
+        async with tenant_scope(Context.system(tenant), write=False):
+            return await tenant_keys(master, tenant_id)
     rows = await TenantKey.select().where(TenantKey.tenant_id == tenant_id).run()
     if not rows:
         raise DecryptionError(f"tenant {tenant_id} has no data key")

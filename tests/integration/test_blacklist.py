@@ -90,3 +90,19 @@ async def test_ui_blacklist_page(kernel: Any, new_tenant: Any, client: Any) -> N
     assert r.status_code == 303
     r = await client.get("/crm/blacklist")
     assert "**************0Y43" in r.text and "91350100M000100Y43" not in r.text
+
+
+async def test_the_screen_answers_outside_any_tenant_scope(kernel: Any,
+                                                           new_tenant: Any) -> None:
+    """An importer or a job asks the provider with no transaction open: the tenant's keys
+    are still read under its own row-level security (PostgreSQL refused them before)."""
+    from core import crypto
+    from core.kernel import kernel as current
+
+    ctx = await new_tenant()
+    await blacklist.add(ctx, "mobile", "13900000009", "提供虚假材料")
+    crypto._cache.pop(ctx.tenant_id, None)  # no cached keys: they must be read now
+    screen = current().provider("party_screen", ctx.tenant)
+    hit = await screen.check(ctx, mobile="13900000009")
+    assert hit is not None and hit["matched"] == "mobile"
+    assert await screen.check(ctx, mobile="13900000008") is None
