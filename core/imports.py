@@ -565,24 +565,36 @@ class _Pass:
         return [n for v in hits for n in wanted.get(v, [])]
 
     async def _screen(self, batch: list[tuple[int, dict[str, Any]]], bad: set[int]) -> None:
-        """Refuse rows whose identifiers the `party_screen` provider (blacklist) knows."""
+        """Refuse rows whose identifiers the `party_screen` provider (blacklist) knows: one
+        `check_many` call for the batch when the provider has it, else `check` per row."""
         by_type = {f.type: f for f in self.identity}
+        fields = (("resident_id", by_type.get(FieldType.resident_id)),
+                  ("mobile", by_type.get(FieldType.phone)),
+                  ("credit_code", by_type.get(FieldType.credit_code)))
+        parties: list[tuple[int, dict[str, str | None]]] = []
         for number, values in batch:
             ids = {name: None if f is None or values.get(f.key) is None
-                   else str(f.to_json(values[f.key]))
-                   for name, f in (("resident_id", by_type.get(FieldType.resident_id)),
-                                   ("mobile", by_type.get(FieldType.phone)),
-                                   ("credit_code", by_type.get(FieldType.credit_code)))}
-            if not any(ids.values()):
-                continue
-            hit = await self.screen.check(self.ctx, **ids)
-            if hit:
-                key = next(f.key for name, f in (("resident_id", by_type.get(
-                    FieldType.resident_id)), ("mobile", by_type.get(FieldType.phone)),
-                    ("credit_code", by_type.get(FieldType.credit_code))) if ids[name])
-                self.error(number, key, "import_blacklisted")
-                self.outcome.blacklisted += 1
-                bad.add(number)
+                   else str(f.to_json(values[f.key])) for name, f in fields}
+            if any(ids.values()):
+                parties.append((number, ids))
+        if not parties:
+            return
+        if hasattr(self.screen, "check_many"):
+            hits = await self.screen.check_many(self.ctx, [ids for _, ids in parties])
+        else:
+            hits = {}
+            for i, (_, ids) in enumerate(parties):
+                hit = await self.screen.check(self.ctx, **ids)
+                if hit:
+                    hits[i] = hit
+        for i in sorted(hits):
+            number, ids = parties[i]
+            named = dict(fields).get(str(hits[i].get("matched")))  # the column that hit
+            key = named.key if named is not None else next(
+                f.key for name, f in fields if f is not None and ids[name])
+            self.error(number, key, "import_blacklisted")
+            self.outcome.blacklisted += 1
+            bad.add(number)
 
     async def _find(self, batch: list[tuple[int, dict[str, Any]]], bad: set[int]) -> None:
         """The `duplicate_finder` provider's matches (similar names ...): a warning each,

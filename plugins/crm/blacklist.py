@@ -235,5 +235,10 @@ class PartyScreen:
         return await check(ctx, resident_id=resident_id, mobile=mobile,
                            credit_code=credit_code)
 
+    async def check_many(self, ctx: Context, rows: list[dict[str, Any]]
+                         ) -> dict[int, dict[str, Any]]:
+        """`check` for many parties at once (an import's batch): {row index: hit}."""
+        return await check_many(ctx, rows)
+
 
 PARTY_SCREEN = PartyScreen()

@@ -44,3 +44,19 @@ async def test_imported_leads_follow_the_assignment_rules(kernel: Any,
     lead, _ = await leads.capture(ctx, {"kind": "individual", "name": "运城后来",
                                         "region": "140802", "source": "phone"})
     assert ids[lead["owner_id"]] == names[2]
+
+
+async def test_a_blacklisted_row_stops_the_import(kernel: Any, new_tenant: Any) -> None:
+    """crm's blacklist screens the whole batch at once (`check_many`); the listed mobile's
+    row is named, and nothing of the file is written."""
+    from plugins.crm import blacklist
+
+    ctx = await new_tenant()
+    await blacklist.add(ctx, "mobile", "13700030002", "提供虚假材料")
+    header = ["名称", "线索类型", "手机号", "所在地区"]
+    rows = [[f"甲{i}", "个人", f"1370003{i:04d}", "140105"] for i in range(5)]
+    job = await imports.upload(ctx, "lead", "线索.xlsx", xlsx(header, rows))
+    out = await imports.run(ctx, job["id"], commit=True)
+    assert (out.created, out.blacklisted, out.error_count) == (0, 1, 1), out
+    assert [(e["row"], e["code"]) for e in out.errors] == [(4, "import_blacklisted")]
+    assert (await records.list_records(ctx, "lead")).total == 0
