@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_idempotency.py $(if $(PG),--postgres $(PG))
 	$(BIN)/python tests/bench/bench_documents.py
 	$(BIN)/python tests/bench/bench_schedule.py
+	$(if $(PG),$(BIN)/python tests/bench/bench_officers.py --postgres $(PG))
 	$(BIN)/python tests/bench/bench_import.py --rows 20000 $(if $(PG),--postgres $(PG))
 
 lint: $(STAMP)
