@@ -80,7 +80,9 @@ async def _as_user(ctx: Context, username: str | None) -> Context:
 
 async def load_applications(ctx: Context, data: Any, source: PackSource) -> None:
     """Each entry is created and submitted by its `officer` (a pack user) and decided by
-    its `decided_by` user, through the services a user's clicks use."""
+    its `decided_by` user in the approval workflow, through the services a user's clicks
+    use (a decision the workflow does not end, e.g. a first step of two, stays in
+    approval)."""
     from core import records
     from plugins.origination import applications
 
@@ -103,11 +105,20 @@ async def load_applications(ctx: Context, data: Any, source: PackSource) -> None
             status = spec.get("status", "draft")
             if status != "draft":
                 await applications.submit(officer, app["id"])
-            if status in ("approved", "rejected", "returned"):
+            if status in ("approved", "rejected", "returned"):  # in the reviewer's inbox
+                from core.tenancy import tenant_scope
+                from plugins.origination import approval_store, approvals
+
                 checker = await _as_user(ctx, spec.get("decided_by"))
-                await applications.decided(checker, app["id"], status,
-                                           str(spec.get("comment") or ""),
-                                           checker.user_id or "pack")
+                async with tenant_scope(checker, write=False):
+                    row = await approval_store.open_instance(checker, "application",
+                                                             str(app["id"]))
+                if row is None:
+                    raise PackError(source.path, line, "进件未进入审批 / the application "
+                                    "is not in approval")
+                action = {"approved": "approve", "rejected": "reject",
+                          "returned": "return"}[status]
+                await approvals.act(checker, row["id"], action, str(spec.get("comment") or ""))
         except XindaiError as exc:
             raise _fail(source, "applications", line, exc) from None
 
