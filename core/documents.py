@@ -45,8 +45,9 @@ from core.docstore import (
 )
 from core.errors import FieldError, NotFound, ValidationFailed, XindaiError
 from core.events import emit
+from core.identity import user_names
 from core.registry import EntityType
-from core.tables import Document, User
+from core.tables import Document
 from core.tenancy import Context, TenantInfo, tenant_scope
 
 log = structlog.get_logger("xindai.documents")
@@ -392,20 +393,8 @@ async def list_documents(ctx: Context, entity_name: str, record_id: Any
             Document.tenant_id == ctx.tenant_id, Document.entity == entity.name,
             Document.record_id == rid, Document.deleted_at.is_null(),
         ).order_by(Document.created_at, ascending=False).order_by(Document.id).run()
-        ids = {r["created_by"] for r in rows if r["created_by"]}
-        users = await User.select(User.id, User.display_name).where(
-            User.tenant_id == ctx.tenant_id,
-            User.id.is_in([_uuid(i) for i in ids if _is_uuid(i)])).run() if ids else []
-    names = {str(u["id"]): u["display_name"] for u in users}
+        names = await user_names(ctx, (r["created_by"] for r in rows))
     return [describe(r, names) for r in rows]
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass

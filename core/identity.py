@@ -19,6 +19,7 @@ import hashlib
 import re
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -157,6 +158,32 @@ async def set_user_active(ctx: Context, user_id: Any, active: bool) -> bool:
     if not active:
         await revoke_credentials(ctx, user_id)
     return bool(before[0]["active"])
+
+
+async def user_names(ctx: Context, ids: Iterable[Any] = (),
+                     usernames: Iterable[str] = ()) -> dict[str, str]:
+    """Display names of the tenant's users, keyed by id and by username as asked (pages
+    show people by name, records keep ids or usernames). Unknown keys are left out."""
+    wanted_ids = []
+    for i in {str(i) for i in ids if i}:
+        try:
+            wanted_ids.append(uuid.UUID(i))
+        except ValueError:
+            continue
+    wanted_names = sorted({u for u in usernames if u})
+    out: dict[str, str] = {}
+    if not wanted_ids and not wanted_names:
+        return out
+    async with tenant_scope(ctx, write=False):
+        if wanted_ids:
+            for r in await User.select(User.id, User.display_name).where(
+                    User.tenant_id == ctx.tenant_id, User.id.is_in(wanted_ids)).run():
+                out[str(r["id"])] = r["display_name"]
+        if wanted_names:
+            for r in await User.select(User.username, User.display_name).where(
+                    User.tenant_id == ctx.tenant_id, User.username.is_in(wanted_names)).run():
+                out[r["username"]] = r["display_name"]
+    return out
 
 
 async def get_user(ctx: Context, user_id: Any) -> dict[str, Any]:

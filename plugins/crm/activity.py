@@ -31,6 +31,7 @@ from core.errors import NotFound, ValidationFailed
 from core.events import emit
 from core.fields import Choice, FieldDef, FieldType
 from core.i18n import register_messages
+from core.identity import user_names
 from core.registry import EntityType
 from core.tables import User
 from core.tenancy import Context, tenant_scope
@@ -203,22 +204,6 @@ def _followup_view(row: dict[str, Any], content: str | None, next_step: str | No
         "task_id": str(row["task_id"]) if row["task_id"] else None,
         "created_by": row["created_by"], "created_at": row["created_at"].isoformat(),
     }
-
-
-async def user_names(ctx: Context, ids: Iterable[Any]) -> dict[str, str]:
-    """Display names of the tenant's users by id (inside or outside a scope)."""
-    wanted = []
-    for i in {str(i) for i in ids if i}:
-        try:
-            wanted.append(uuid.UUID(i))
-        except ValueError:
-            continue
-    if not wanted:
-        return {}
-    async with tenant_scope(ctx, write=False):
-        rows = await User.select(User.id, User.display_name).where(
-            User.tenant_id == ctx.tenant_id, User.id.is_in(wanted)).run()
-    return {str(r["id"]): r["display_name"] for r in rows}
 
 
 async def list_followups(ctx: Context, entity: str, record_id: Any,

@@ -26,6 +26,7 @@ from core.access import SYSTEM, allows, require
 from core.errors import Conflict, FieldError, NotFound, ValidationFailed, XindaiError
 from core.events import emit
 from core.i18n import register_messages
+from core.identity import user_names
 from core.tenancy import Context, tenant_scope
 from plugins.origination import approval_store as store
 from plugins.origination import conditions as c
@@ -612,6 +613,10 @@ async def timeline(ctx: Context, subject: str, subject_id: Any) -> list[dict[str
                     "label": {"zh-CN": zh, "en": en}, "comment": data.get("comment") or "",
                     "to": data.get("to") or data.get("user"), "instance_id":
                         str(r["instance_id"]), "outcome": data.get("outcome")})
+    people = await user_names(ctx, usernames=[i["actor"] for i in out] + [i["to"] for i in out])
+    for i in out:
+        i["actor_name"] = people.get(i["actor"] or "", i["actor"] or "")
+        i["to_name"] = people.get(i["to"] or "", i["to"] or "")
     return out
 
 

@@ -25,6 +25,7 @@ from litestar.response import Redirect
 from markupsafe import Markup
 
 from core.errors import XindaiError
+from core.identity import user_names
 from core.tenancy import Context
 from core.web.context import CurrentContext
 from core.web.ui.i18n import N_, gettext_for
@@ -87,10 +88,14 @@ def parse_filter(query: Any, ctx: Context) -> tuple[dict[str, str], approvals.In
     return values, flt, errors
 
 
-def _rows(rows: list[dict[str, Any]], lang: str, now: datetime) -> list[dict[str, Any]]:
+def _rows(rows: list[dict[str, Any]], lang: str, now: datetime,
+          names: dict[str, str] | None = None) -> list[dict[str, Any]]:
     _ = gettext_for(lang)
     key = "en" if lang == "en" else "zh-CN"
+    names = names or {}
     return [{**r, "title_text": (r["title"] or {}).get(key) or r["subject_id"],
+             "submitted_by_name": names.get(r.get("submitted_by") or "",
+                                            r.get("submitted_by") or ""),
              "step_text": (r["step_name"] or {}).get(key) or r["step"] or "",
              "subject_text": approvals.subject_label(r["subject"], lang),
              "amount_text": money(r["amount"]), "kind_text": _(KINDS.get(r["kind"], r["kind"])),
@@ -107,11 +112,14 @@ async def inbox_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Re
     values, flt, errors = parse_filter(request.query_params, ctx)
     now = datetime.now(ZoneInfo("UTC"))
     box = await approvals.inbox(ctx, flt if not errors else None, now)
-    done = _rows(await approvals.done_by(ctx), lang, now) if tab == "done" else []
+    done_rows = await approvals.done_by(ctx) if tab == "done" else []
+    names = await user_names(ctx, usernames=[r.get("submitted_by") or ""
+                                             for r in box["items"] + done_rows])
+    done = _rows(done_rows, lang, now, names)
     _ = gettext_for(lang)
     done_msg = ACTION_DONE.get(str(request.query_params.get("done") or ""))
     return render(request, "origination/approvals/inbox.html", tab=tab, values=values,
-                  errors=errors, counts=box["counts"], items=_rows(box["items"], lang, now),
+                  errors=errors, counts=box["counts"], items=_rows(box["items"], lang, now, names),
                   done=done, products=box["products"],
                   subjects=[(s, approvals.subject_label(s, lang)) for s in box["subjects"]],
                   notice=_(done_msg) if done_msg else "")
@@ -172,7 +180,10 @@ async def _detail(request: Request[Any, Any, Any], ctx: Context, instance_id: st
     step = inst.current_step()
     pending = [{"id": t.id, "who": t.assignee.label(lang), "added": bool(t.added_by),
                 "transferred_from": t.transferred_from} for t in inst.pending()]
+    submitter = row.get("submitted_by") or ""
+    submitted_by = (await user_names(ctx, usernames=[submitter])).get(submitter, submitter)
     return render(request, "origination/approvals/detail.html", status=status, row=row,
+                  submitted_by=submitted_by,
                   inst=inst, title=(row["title"] or {}).get(key) or row["subject_id"],
                   subject_text=approvals.subject_label(row["subject"], lang),
                   status_text=_(STATUS.get(inst.status, inst.status)),

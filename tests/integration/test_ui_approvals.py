@@ -46,6 +46,7 @@ async def test_inbox_counts_filters_and_bulk(new_tenant: Any, client: Any) -> No
         == (3, 1, 1)
     assert ROW_RE.findall(r.text) == [small["id"], mid["id"], big["id"]]  # by deadline
     assert "审批待办" in r.text  # the menu entry
+    assert "用户officer" in r.text  # the submitter by name, not by login
     for query, expected in (("amount_min=100000", {mid["id"], big["id"]}),
                             ("amount_min=100000&amount_max=300000", {mid["id"]}),
                             ("product=XF01", {mid["id"]}), ("overdue=1", {small["id"]}),
@@ -101,6 +102,7 @@ async def test_decision_form_and_timeline(new_tenant: Any, client: Any) -> None:
     r = await client.get(f"/approvals/{a['id']}")
     assert 'id="decision-form"' not in r.text
     assert "经营流水良好" in r.text and "部门经理审批" in r.text
+    assert ">用户reviewer</span>" in r.text and ">用户officer</span>" in r.text  # by name
     async with (other := other_client(client)):
         await sign_in(other, slug, "clerk")
         r = await other.get(f"/approvals/{a['id']}")
