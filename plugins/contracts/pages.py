@@ -20,7 +20,6 @@ Pages run no script of their own; PDFs open inline in a new tab (the shell forbi
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -33,7 +32,7 @@ from core.access import allows
 from core.errors import ValidationFailed, XindaiError
 from core.web.context import CurrentContext
 from core.web.ui.i18n import N_, gettext_for
-from core.web.ui.render import render
+from core.web.ui.render import money, render
 from plugins.contracts import esign, library, service
 from plugins.contracts import render as pdf_render
 from plugins.contracts.api import callback_base
@@ -129,7 +128,7 @@ async def _detail(request: Request[Any, Any, Any], ctx: CurrentContext, contract
                   documents=docs, provider=config["provider"],
                   may_sign=allows(ctx, "contract.sign"),
                   may_generate=allows(ctx, "contract.generate"), customer=customer,
-                  amount=f"{Decimal(str(contract['amount'])):,.2f}",
+                  amount=money(contract["amount"]),
                   signers={k: _(v) for k, v in SIGNERS.items()}, **extra)
 
 

@@ -30,7 +30,7 @@ from core.tenancy import Context, tenant_scope
 from core.web.context import CurrentContext
 from core.web.ui import forms
 from core.web.ui.i18n import gettext_for
-from core.web.ui.render import local_time, render
+from core.web.ui.render import local_time, money, render
 from plugins.origination import applications, approval_store, approvals, credit
 from plugins.origination.entities import STATUSES
 
@@ -42,12 +42,6 @@ UPDATE = {"permission": "application.update"}
 QUERY = {"permission": "credit.query"}
 FIELDS = ("customer_id", "product", "amount", "periods", "annual_rate", "purpose",
           "consent_ref")
-
-
-def money(value: Any) -> str:
-    if value in (None, ""):
-        return ""
-    return f"{Decimal(str(value)):,.2f}"
 
 
 def status_label(value: str, lang: str) -> str:
@@ -100,12 +94,15 @@ async def list_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Res
     names = await _names(ctx, [a["customer_id"] for a in page.items]) \
         if ctx.access.can("customer.read") else {}
     lang = ctx.locale
+    products = await _products(ctx)
+    product_names = {p["code"]: p["name"] for p in products}
     rows = [{**a, "customer": names.get(a["customer_id"], ""), "amount_text": money(a["amount"]),
+             "product_name": product_names.get(a["product"] or "", ""),
              "status_label": status_label(a["status"] or "", lang),
              "created": local_time(a["created_at"], ctx.tenant.timezone)} for a in page.items]
     return render(request, "origination/applications.html", rows=rows, total=page.total,
                   statuses=[(c.value, c.en if lang == "en" else c.zh) for c in STATUSES],
-                  products=await _products(ctx), filter_status=status, product=product, mine=mine,
+                  products=products, filter_status=status, product=product, mine=mine,
                   may_create=ctx.access.can("application.create"))
 
 
@@ -226,15 +223,41 @@ async def _detail_page(request: Request[Any, Any, Any], ctx: Context, applicatio
     entity = await records.entity_for(ctx, "application")
     custom = [(f.label(lang), forms.display(f, app.get(f.key), lang, tz))
               for f in entity.fields if f.custom and f.key in app]
+    region = next((forms.display(f, app.get("region"), lang, tz)
+                   for f in entity.fields if f.key == "region"), app.get("region") or "")
+    product_name = next((p["name"] for p in await _products(ctx)
+                         if p["code"] == app["product"]), "")
     _ = gettext_for(lang)
-    from plugins.origination.scorecard import VARIABLES
+    from plugins.origination.scorecard import CATEGORY, VARIABLES
 
     score = detail["score"]
+    fields = {f.key: f for f in entity.fields}
+    try:
+        fields = {f.key: f for f in (await records.entity_for(ctx, "customer")).fields} | fields
+    except XindaiError:
+        pass
+
+    def shown(variable: str, value: Any) -> Any:
+        """A category as a person reads it (行业 批发零售, not wholesale_retail)."""
+        f = fields.get(variable)
+        if value is None or f is None or VARIABLES.get(variable, ("",))[0] != CATEGORY:
+            return value
+        return forms.display(f, value, lang, tz) or value
+
+    def bin_text(variable: str, label: str) -> str:
+        fixed = {"missing": _("missing"), "other": _("any other value"), "none": _("no bin")}
+        if label in fixed:
+            return fixed[label]
+        if VARIABLES.get(variable, ("",))[0] != CATEGORY:
+            return label
+        return ("、" if lang != "en" else ", ").join(
+            str(shown(variable, v)) for v in label.split(", "))
+
     breakdown = [{**b, "label": (VARIABLES.get(b["variable"], ("", b["variable"],
                                                                 b["variable"]))[2 if lang == "en"
                                                                                else 1]),
-                  "bin_text": {"missing": _("missing"), "other": _("any other value"),
-                               "none": _("no bin")}.get(b["bin"], b["bin"])}
+                  "value": shown(b["variable"], b.get("value")),
+                  "bin_text": bin_text(b["variable"], b["bin"])}
                  for b in (score or {}).get("breakdown", [])]
     history = [{**h, "at_text": local_time(h["at"], tz),
                 "from_label": status_label(h["from_status"] or "", lang),
@@ -248,6 +271,7 @@ async def _detail_page(request: Request[Any, Any, Any], ctx: Context, applicatio
     return render(
         request, "origination/application.html", status=status, app=app,
         items=items, approval_id=str(instances[-1]["id"]) if instances else None,
+        region=region, product_name=product_name,
         customer=names.get(app["customer_id"], ""), amount=money(app["amount"]),
         status_text=status_label(st, lang), checklist=detail["checklist"], check=check,
         check_at=local_time(check["queried_at"], tz) if check else "",

@@ -36,7 +36,7 @@ from core.i18n import register_messages
 from core.tenancy import Context, tenant_scope
 from core.web.context import CurrentContext
 from core.web.ui.i18n import N_, gettext_for
-from core.web.ui.render import render
+from core.web.ui.render import money, render
 from plugins.servicing import loans, products
 from plugins.servicing.response import to_contract
 
@@ -61,13 +61,6 @@ TRANSACTIONS = {"disbursement": N_("Disbursement"), "repayment": N_("Repayment")
 CLASSIFICATIONS = {"normal": N_("Normal"), "attention": N_("Special mention"),
                    "substandard": N_("Substandard"), "doubtful": N_("Doubtful"),
                    "loss": N_("Loss")}
-
-
-def money(value: Any) -> str:
-    """A yuan amount for people: thousands separators, two decimals (Decimal, never float)."""
-    if value in (None, ""):
-        return ""
-    return f"{Decimal(str(value)):,.2f}"
 
 
 register_messages({

@@ -92,7 +92,7 @@ def test_an_officer_signs_a_contract_in_person(browser: Any, demo_dir: dict[str,
         time.sleep(1)
         page.reload()
     row = page.locator(".contracts-table tr", has_text="SQ-E2E-0001")
-    assert "已生成" in row.inner_text() and "300000.00" in row.inner_text()
+    assert "已生成" in row.inner_text() and "300,000.00" in row.inner_text()
     row.locator("a").first.click()
     page.wait_for_url(f"{base}/contracts/*")
     contract_url = page.url

@@ -25,7 +25,11 @@ async def setup(new_tenant: Any) -> tuple[Context, str]:
 
     ctx = await new_tenant(plugins=["crm", "servicing", "origination", "bureau_local"])
     await products.save_product(ctx, "XD01", "经营贷", CONFIG)
-    await scorecards.save(ctx, CARD)
+    await scorecards.save(ctx, {**CARD, "variables": CARD["variables"] + [
+        {"variable": "industry", "bins": [{"values": ["coal", "wholesale_retail"], "points": 5},
+                                          {"other": True, "points": 0}]},
+        {"variable": "region", "bins": [{"values": ["140105"], "points": 5},
+                                        {"other": True, "points": 0}]}]})
     await approvals.save_workflow(ctx, {**DEMO_WORKFLOW, "subject": "application"})
     page = await records.list_records(ctx, "customer", {"kind": "individual"})
     return ctx, str(page.items[0]["id"])
@@ -52,6 +56,7 @@ async def test_new_application_preview_refusal_and_submission(kernel: Any, new_t
     assert "身份证人像面" in page.text and "草稿" in page.text
     r = await client.post(f"{location}/submit", data={"_csrf": csrf})
     assert r.status_code == 422 and "缺少必需的资料" in r.text
+    await records.update(ctx, "customer", customer, {"industry": "wholesale_retail"})
     await documents.upload(ctx, "customer", customer, "id_front", "f.jpg", JPEG)
     await documents.upload(ctx, "customer", customer, "id_back", "b.pdf", PDF)
     r = await client.post(f"{location}/submit", data={"_csrf": csrf})
@@ -60,6 +65,10 @@ async def test_new_application_preview_refusal_and_submission(kernel: Any, new_t
     assert "审批中" in page.text and 'id="approvals"' in page.text
     assert re.search(r'class="bureau-score">\d+<', page.text)
     assert "征信评分" in page.text and re.search(r'class="score-grade">[ABC]<', page.text)
+    # categories read as words, not codes: the value, the bin, the application's region
+    assert "<td>批发零售</td><td>煤炭与采矿、批发零售</td>" in page.text, page.text
+    assert "<td>太原市小店区 (140105)</td>" in page.text
+    assert "XD01 · 经营贷" in page.text
     listing = await client.get("/applications?status=in_approval&owner=mine")
     assert location.rsplit("/", 1)[1] in listing.text
     assert "SQ" not in (await client.get("/applications?status=draft")).text.split(

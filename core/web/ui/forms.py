@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,10 +69,9 @@ def display(f: FieldDef, value: Any, lang: str, tz: str, masked: bool = False) -
     if f.type == FieldType.boolean:
         return _("Yes") if value else _("No")
     if f.type == FieldType.money:
-        try:
-            return f"{Decimal(str(value)):,.2f}"
-        except InvalidOperation:
-            return str(value)
+        from core.web.ui.render import money
+
+        return money(value)
     if f.type == FieldType.percent:
         return f"{value}%"
     if f.type == FieldType.region:

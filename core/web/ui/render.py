@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -81,6 +82,7 @@ def make_environment(extra_dirs: list[str | Path] | None = None) -> Environment:
     install = env.install_gettext_callables  # type: ignore[attr-defined]
     install(_ctx_gettext, _ctx_ngettext, newstyle=True)
     env.globals["HTMX_CONFIG"] = HTMX_CONFIG
+    env.filters["money"] = money
     return env
 
 
@@ -165,6 +167,17 @@ def request_user(request: Request[Any, Any, Any]) -> dict[str, Any] | None:
 def page_lang(request: Request[Any, Any, Any]) -> str:
     ctx = request_ctx(request)
     return ui_locale(request, ctx.tenant.locale if ctx else None)
+
+
+def money(value: Any) -> str:
+    """A yuan amount for people: thousands separators, two decimals (Decimal, never float);
+    the `money` filter in templates. Text that is not a number is shown as it is."""
+    if value in (None, ""):
+        return ""
+    try:
+        return f"{Decimal(str(value)):,.2f}"
+    except InvalidOperation:
+        return str(value)
 
 
 def local_time(value: Any, tz: str | None) -> str:
