@@ -34,6 +34,9 @@ class MenuItem:
     permission: str | None = None
     order: int = 100
     plugin: str = ""
+    # A path the shell fetches with htmx after the page loads, for the entry's count (an
+    # approval inbox's pending items): it answers a small HTML fragment, empty for none.
+    badge: str | None = None
 
 
 EventHandler = Callable[["Context", dict[str, Any]], Awaitable[None] | None]

@@ -94,7 +94,8 @@ def approvals_template_dirs() -> list[str]:
 def approvals_menu_items(register: Any) -> None:
     from core.declarations import MenuItem
 
-    register(MenuItem("approvals_inbox", "审批待办", "Approvals", "/approvals", None, 20))
+    register(MenuItem("approvals_inbox", "审批待办", "Approvals", "/approvals", None, 20,
+                      badge="/approvals/badge"))
     register(MenuItem("approvals_workflows", "审批流程", "Approval workflows", "/workflows",
                       "workflow.read", 21))
 

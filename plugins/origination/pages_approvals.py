@@ -125,6 +125,13 @@ async def inbox_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Re
                   notice=_(done_msg) if done_msg else "")
 
 
+@get("/approvals/badge", opt=SIGNED_IN, **UI)
+async def badge_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Response[Any]:
+    """The menu entry's count (htmx fragment): pending approvals, red when one is overdue."""
+    counts = (await approvals.inbox(ctx))["counts"]
+    return render(request, "origination/approvals/_badge.html", counts=counts)
+
+
 @post("/approvals/bulk", opt=SIGNED_IN, status_code=200, **UI)
 async def bulk_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Response[Any]:
     form = await request.form()
@@ -230,4 +237,4 @@ async def act_page(request: Request[Any, Any, Any], ctx: CurrentContext,
     return Redirect(f"/approvals/{instance_id}?done={values['action']}", status_code=303)
 
 
-APPROVAL_PAGES = [inbox_page, bulk_page, detail_page, act_page]
+APPROVAL_PAGES = [inbox_page, badge_page, bulk_page, detail_page, act_page]

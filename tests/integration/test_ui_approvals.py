@@ -47,6 +47,10 @@ async def test_inbox_counts_filters_and_bulk(new_tenant: Any, client: Any) -> No
     assert ROW_RE.findall(r.text) == [small["id"], mid["id"], big["id"]]  # by deadline
     assert "审批待办" in r.text  # the menu entry
     assert "用户officer" in r.text  # the submitter by name, not by login
+    assert 'hx-get="/approvals/badge"' in r.text  # the menu entry loads its count
+    badge = await client.get("/approvals/badge", headers={"HX-Request": "true"})
+    assert re.search(r'class="menu-badge overdue" id="approvals-badge"[^>]*>3<', badge.text)
+    assert "3 项待你处理，其中 1 项已超时" in badge.text
     for query, expected in (("amount_min=100000", {mid["id"], big["id"]}),
                             ("amount_min=100000&amount_max=300000", {mid["id"]}),
                             ("product=XF01", {mid["id"]}), ("overdue=1", {small["id"]}),
@@ -76,6 +80,8 @@ async def test_inbox_counts_filters_and_bulk(new_tenant: Any, client: Any) -> No
     assert f'data-id="{small["id"]}"' in r.text and "审批已结束" in r.text
     r = await client.get("/approvals")
     assert ROW_RE.findall(r.text) == [] and count(r.text, "pending") == 0
+    badge = await client.get("/approvals/badge", headers={"HX-Request": "true"})
+    assert badge.status_code == 200 and "approvals-badge" not in badge.text
     r = await client.get("/approvals?tab=done")
     assert r.text.count("批量同意") == 2 and "再来一次" in r.text
 

@@ -98,6 +98,7 @@ class MenuEntry:
     label: str
     path: str
     active: bool
+    badge: str | None = None
 
 
 ADMIN_MENU: tuple[tuple[str, str, str, str], ...] = (
@@ -122,7 +123,8 @@ def menu(ctx: Context, lang: str, path: str) -> list[MenuEntry]:
         if item.permission and not ctx.access.can(item.permission):
             continue
         label = item.label_en if lang == "en" else item.label_zh
-        entries.append(MenuEntry(item.key, label, item.path, _under(path, item.path)))
+        entries.append(MenuEntry(item.key, label, item.path, _under(path, item.path),
+                                 item.badge))
     key, label, target, permission = AUDIT_MENU
     if ctx.access.can(permission):
         entries.append(MenuEntry(key, _(label), target, _under(path, target)))
