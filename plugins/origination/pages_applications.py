@@ -26,6 +26,7 @@ from litestar.response import Redirect
 
 from core import records
 from core.errors import ValidationFailed, XindaiError
+from core.identity import user_names
 from core.tenancy import Context, tenant_scope
 from core.web.context import CurrentContext
 from core.web.ui import forms
@@ -259,7 +260,9 @@ async def _detail_page(request: Request[Any, Any, Any], ctx: Context, applicatio
                   "value": shown(b["variable"], b.get("value")),
                   "bin_text": bin_text(b["variable"], b["bin"])}
                  for b in (score or {}).get("breakdown", [])]
+    people = await user_names(ctx, (h["actor"] for h in detail["history"]))
     history = [{**h, "at_text": local_time(h["at"], tz),
+                "actor_name": people.get(h["actor"] or "", h["actor_name"]),
                 "from_label": status_label(h["from_status"] or "", lang),
                 "to_label": status_label(h["to_status"], lang)} for h in detail["history"]]
     check = detail["credit_check"]

@@ -69,6 +69,7 @@ async def test_new_application_preview_refusal_and_submission(kernel: Any, new_t
     assert "<td>批发零售</td><td>煤炭与采矿、批发零售</td>" in page.text, page.text
     assert "<td>太原市小店区 (140105)</td>" in page.text
     assert "XD01 · 经营贷" in page.text
+    assert "<strong>审批中</strong> · 管理员" in page.text  # who, by display name
     listing = await client.get("/applications?status=in_approval&owner=mine")
     assert location.rsplit("/", 1)[1] in listing.text
     assert "SQ" not in (await client.get("/applications?status=draft")).text.split(
