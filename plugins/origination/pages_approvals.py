@@ -24,6 +24,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from markupsafe import Markup
 
+from core.admin import list_roles
 from core.errors import XindaiError
 from core.identity import user_names
 from core.tenancy import Context
@@ -185,8 +186,17 @@ async def _detail(request: Request[Any, Any, Any], ctx: Context, instance_id: st
     key = "en" if lang == "en" else "zh-CN"
     _ = gettext_for(lang)
     step = inst.current_step()
-    pending = [{"id": t.id, "who": t.assignee.label(lang), "added": bool(t.added_by),
-                "transferred_from": t.transferred_from} for t in inst.pending()]
+    tasks = inst.pending()
+    people = await user_names(ctx, usernames=[t.assignee.user or "" for t in tasks]
+                              + [t.transferred_from or "" for t in tasks])
+    roles = {r["name"]: r["label_en"] if lang == "en" else r["label_zh"]
+             for r in await list_roles(ctx)}
+    pending = [{"id": t.id, "who": _("Role: %(name)s", name=roles.get(str(t.assignee.role),
+                                                                   str(t.assignee.role)))
+                if t.assignee.user is None else people.get(t.assignee.user, t.assignee.user),
+                "added": bool(t.added_by),
+                "transferred_from": people.get(t.transferred_from or "", t.transferred_from)}
+               for t in tasks]
     submitter = row.get("submitted_by") or ""
     submitted_by = (await user_names(ctx, usernames=[submitter])).get(submitter, submitter)
     return render(request, "origination/approvals/detail.html", status=status, row=row,

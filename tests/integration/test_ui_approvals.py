@@ -95,6 +95,7 @@ async def test_decision_form_and_timeline(new_tenant: Any, client: Any) -> None:
     r = await client.get(f"/approvals/{a['id']}")
     assert r.status_code == 200 and 'id="decision-form"' in r.text
     assert "<svg" in r.text and "风险审查" in r.text
+    assert "<li>角色：" in r.text and "<li>角色：risk_reviewer" not in r.text  # by its label
     version = re.search(r'name="version" value="(\d+)"', r.text).group(1)
     r = await client.post(f"/approvals/{a['id']}/act", data={
         "_csrf": csrf, "action": "reject", "comment": "", "version": version})
