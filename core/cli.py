@@ -185,6 +185,20 @@ def tenant_status(slug: str, status: str) -> None:
     click.echo(f"{slug}: {status}")
 
 
+@tenant.command("set-secret")
+@click.argument("slug")
+@click.argument("key")
+def tenant_set_secret(slug: str, key: str) -> None:
+    """Seal a new value for the secret setting KEY of tenant SLUG (e.g.
+    origination.bureau_secret), read from standard input so it stays out of shell history."""
+    k = get_kernel()
+    from core.setting_secrets import set_secret
+
+    value = click.get_text_stream("stdin").read().strip()
+    run(k, lambda: set_secret(slug, key, value))
+    click.echo(f"{slug}: {key} 已加密保存 / sealed")
+
+
 def _set_plugin(slug: str, plugin: str, enabled: bool) -> None:
     k = get_kernel()
     from core.tenancy import set_plugin_enabled

@@ -90,6 +90,7 @@ class PluginSetting:
     label_en: str
     default: Any
     plugin: str = ""
+    secret: bool = False  # sealed at rest, read with core.setting_secrets.reveal
 
 
 @dataclass(frozen=True)

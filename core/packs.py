@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from core.crypto import create_tenant_key
 from core.customfields import add_custom_field, custom_fields
 from core.errors import ValidationFailed, XindaiError
 from core.identity import create_user, generate_password
+from core.setting_secrets import revealed, seal, secret_keys
 from core.tables import Tenant
 from core.tenancy import (
     SLUG_RE,
@@ -224,6 +225,11 @@ async def apply_pack(pack: Pack, slug: str | None = None) -> tuple[TenantInfo, d
             plugins=list(info.plugins), settings=info.settings,
         )).run()
         await create_tenant_key(kernel().master_key, info.id)
+        if secret_keys() & set(info.settings):  # plain secrets from the pack, sealed now
+            sealed = await seal(ctx, info.settings)
+            await Tenant.update({Tenant.settings: sealed}).where(Tenant.id == info.id).run()
+            info = replace(info, settings=sealed)
+            ctx = Context.system(info)
         await run_onboarding(ctx)
         await _load_fields(pack, ctx)
         await _load_org_units(pack, ctx)
@@ -380,7 +386,7 @@ async def export_pack(tenant_slug: str, out_dir: Path, include_records: bool = T
     doc: dict[str, Any] = {"format": FORMAT, "tenant": {
         "slug": tenant.slug, "name": tenant.name, "locale": tenant.locale,
         "timezone": tenant.timezone, "business_date": tenant.business_date,
-        "plugins": list(tenant.plugins), "settings": tenant.settings,
+        "plugins": list(tenant.plugins), "settings": await revealed(ctx),
     }}
     async with tenant_scope(ctx, write=False):
         fields: dict[str, list[dict[str, Any]]] = {}
@@ -418,7 +424,10 @@ async def export_pack(tenant_slug: str, out_dir: Path, include_records: bool = T
         if include_records:
             doc["records"] = {}
             for name, entity in kernel().registry.entities.items():
-                if not tenant.enabled(entity.plugin):
+                # a plugin that writes an entity through its own service (an application,
+                # checked against its product) keeps it out: a pack can only load records
+                # the generic write path accepts, and such records refer to others by id
+                if not tenant.enabled(entity.plugin) or not entity.generic_writes:
                     continue
                 rows = await _export_records(ctx, name, {u["id"]: u["username"] for u in users})
                 if rows:
@@ -442,13 +451,17 @@ async def _export_records(ctx: Context, entity_name: str,
                           usernames: dict[str, str]) -> list[dict[str, Any]]:
     out = []
     page = 1
+    # fields the system maintains (a lead's stage, its last activity) are set again by the
+    # plugin's rules when the pack loads; the create path refuses them as input
+    readonly = {f.key for f in (await records.entity_for(ctx, entity_name)).fields
+                if f.readonly}
     while True:
         batch = await records.list_records(ctx, entity_name, page=page, per_page=200,
                                            sort="created_at")
         for item in batch.items:
             full = await records.get(ctx, entity_name, item["id"], reveal=True)
             row = {k: v for k, v in full.items()
-                   if k not in records.SYSTEM_KEYS and v is not None}
+                   if k not in records.SYSTEM_KEYS and k not in readonly and v is not None}
             owner = usernames.get(row.pop("owner_id", None) or "")
             row.pop("org_unit_id", None)
             out.append({**row, **({"owner": owner} if owner else {})})
@@ -457,9 +470,18 @@ async def _export_records(ctx: Context, entity_name: str,
         page += 1
 
 
+class _PackDumper(yaml.SafeDumper):
+    """Safe YAML that also writes dict and list subclasses (the JSON columns the database
+    returns, such as a product's config) as plain mappings and sequences."""
+
+
+_PackDumper.add_multi_representer(dict, yaml.representer.SafeRepresenter.represent_dict)
+_PackDumper.add_multi_representer(list, yaml.representer.SafeRepresenter.represent_list)
+
+
 def _dump(path: Path, data: Any) -> None:
     """Write YAML readable by the owner only (0600)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+        fh.write(yaml.dump(data, Dumper=_PackDumper, allow_unicode=True, sort_keys=False))
     path.chmod(0o600)

@@ -81,7 +81,7 @@ def register_settings(register):  # type: ignore[no-untyped-def]
     register(PluginSetting("origination.bureau_app_key", "征信服务 AppKey",
                            "Credit bureau app key", ""))
     register(PluginSetting("origination.bureau_secret", "征信服务签名密钥",
-                           "Credit bureau signing secret", ""))
+                           "Credit bureau signing secret", "", secret=True))
 
 
 @hookimpl

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from core import setting_secrets
 from core.tenancy import Context
 from plugins.origination.credit import BureauError, CreditReport
 
@@ -34,25 +35,28 @@ class HttpCreditBureau:
 
     name = "http"
 
-    def __init__(self, base_url: str, app_key: str, secret: str) -> None:
+    def __init__(self, base_url: str, app_key: str, secret: str | None) -> None:
+        """`secret` None: the tenant's sealed `origination.bureau_secret`, revealed per query."""
         self.base_url = base_url.rstrip("/")
         self.app_key, self.secret = app_key, secret
 
-    def headers(self, body: bytes) -> dict[str, str]:
+    def headers(self, body: bytes, secret: str) -> dict[str, str]:
         ts, nonce = str(int(time.time() * 1000)), secrets.token_hex(16)
         return {"Content-Type": "application/json", "X-Bureau-AppKey": self.app_key,
                 "X-Bureau-Timestamp": ts, "X-Bureau-Nonce": nonce,
-                "X-Bureau-Signature": sign(self.secret, "POST", PATH, ts, nonce, body)}
+                "X-Bureau-Signature": sign(secret, "POST", PATH, ts, nonce, body)}
 
     async def query(self, ctx: Context, *, name: str, resident_id: str,
                     consent_ref: str) -> CreditReport:
         body = json.dumps({"name": name, "id_number": resident_id, "consent_ref": consent_ref,
                            "reason": "loan_approval", "request_id": uuid.uuid4().hex},
                           ensure_ascii=False).encode()
+        secret = self.secret if self.secret is not None else await setting_secrets.reveal(
+            ctx, "origination.bureau_secret")
         try:
             async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
                 r = await client.post(self.base_url + PATH, content=body,
-                                      headers=self.headers(body))
+                                      headers=self.headers(body, secret))
         except httpx.HTTPError as exc:
             raise BureauError("bureau_failed", reason=type(exc).__name__) from None
         try:
@@ -82,7 +86,7 @@ def provider_for(tenant: Any) -> HttpCreditBureau | None:
     url = str(settings.get("origination.bureau_url") or "")
     if url:
         return HttpCreditBureau(url, str(settings.get("origination.bureau_app_key") or ""),
-                                str(settings.get("origination.bureau_secret") or ""))
+                                None)
     endpoint = kernel().provider("credit_bureau_endpoint", tenant)
     if endpoint:
         return HttpCreditBureau(endpoint["base_url"], endpoint["app_key"], endpoint["secret"])
