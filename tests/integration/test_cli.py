@@ -16,13 +16,14 @@ from tests.conftest import FIXTURES, ROOT, SMALL_PACK
 XINDAI = [str(Path(sys.executable).parent / "xindai")]  # the installed entry point
 
 
-def run(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], data_dir: Path, stdin: str | None = None,
+        **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("XINDAI_")}
     clean.update({"XINDAI_DATA_DIR": str(data_dir),
                   "PYTHONPATH": os.pathsep.join([str(ROOT), str(FIXTURES / "external")]),
                   **env})
     return subprocess.run([*XINDAI, *args], cwd=data_dir, env=clean, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, input=stdin)
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -71,6 +72,13 @@ def test_migrate_create_list_export_plugins(tmp_path: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     assert (tmp_path / "out" / "pack.yaml").is_file()
     assert "personal data" in exported.stderr
+    sealed = run(["tenant", "set-secret", "small", "origination.bureau_secret"], tmp_path,
+                 stdin="cli-secret-value\n")
+    assert sealed.returncode == 0 and "sealed" in sealed.stdout, sealed.stderr
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("xindai.sqlite3*"))
+    assert b'"sealed"' in stored and b"cli-secret-value" not in stored  # sealed at rest
+    refused = run(["tenant", "set-secret", "small", "session_hours"], tmp_path, stdin="x")
+    assert refused.returncode != 0 and "不是已声明的保密配置项" in refused.stderr
     assert run(["tenant", "set-status", "small", "suspended"], tmp_path).returncode == 0
     assert "small\tsuspended" in run(["tenant", "list"], tmp_path).stdout
     hello = run(["example-hello"], tmp_path)
