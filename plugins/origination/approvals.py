@@ -42,7 +42,7 @@ BASE_FIELDS: dict[str, tuple[str, str, str]] = {
     "amount": ("money", "金额", "Amount"), "product": ("text", "产品", "Product"),
     "grade": ("single_select", "评级", "Grade"), "region": ("region", "地区", "Region"),
 }
-ACTIONS = ("approve", "reject", "return", "transfer", "add", "resubmit")
+ACTIONS = ("approve", "reject", "return", "transfer", "add", "resubmit", "reassign")
 META_KEYS = ("subject", "when", "priority")
 SUBJECT_RE = r"[a-z][a-z0-9_]{0,39}"
 DUE_SOON = timedelta(hours=4)  # "due soon": the demo reminds 4 hours before
@@ -65,6 +65,8 @@ register_messages({
     "approval_unknown_action": {"zh-CN": "未知的审批操作“{action}”（可用：{known}）",
                                 "en": "unknown approval action '{action}' (known: {known})"},
     "approval_target_required": {"zh-CN": "请填写{label}", "en": "{label} is required"},
+    "approval_unknown_user": {"zh-CN": "用户“{user}”不存在或已停用",
+                              "en": "there is no active user '{user}'"},
     "workflow_invalid": {"zh-CN": "审批流程或事实数据有误：{reason}",
                          "en": "the workflow or the facts are wrong: {reason}"},
 })
@@ -461,13 +463,31 @@ def _run(inst: Instance, ctx: Context, action: str, comment: str, now: datetime,
         return wf.resubmit(inst, actor, now, args.get("facts"), comment)
     target = str(args.get("to_user") or args.get("user") or "").strip()
     if not target:
-        label = {"zh-CN": "转办给谁" if action == "transfer" else "加签人",
-                 "en": "the user to transfer to" if action == "transfer" else "the approver "
-                       "to add"}
+        label = {"zh-CN": "加签人" if action == "add" else "转办给谁",
+                 "en": "the approver to add" if action == "add" else "the user to transfer to"}
         raise ValidationFailed([FieldError("to_user", "approval_target_required", {}, label)])
+    if action == "reassign":
+        if not task:
+            raise ValidationFailed([FieldError("task", "approval_target_required", {},
+                                               {"zh-CN": "要重新分配的任务",
+                                                "en": "the task to reassign"})])
+        return wf.reassign(inst, actor.user, str(task), target, now, comment)
     if action == "transfer":
         return wf.transfer(inst, actor, target, now, comment, task=task)
     return wf.add_approver(inst, actor, target, now, comment, task=task)
+
+
+async def _active_user(ctx: Context, username: str) -> None:
+    """A task goes only to someone who can sign in and act on it."""
+    from core.tables import User
+
+    async with tenant_scope(ctx, write=False):
+        found = await User.exists().where(User.tenant_id == ctx.tenant_id,
+                                          User.username == username,
+                                          User.active.eq(True)).run()
+    if not found:
+        raise ValidationFailed([FieldError("to_user", "approval_unknown_user",
+                                           {"user": username[:63]}, {})])
 
 
 async def _refused(ctx: Context, instance_id: Any, action: str, exc: ActionRefused) -> None:
@@ -489,12 +509,17 @@ async def act(ctx: Context, instance_id: Any, action: str, comment: str = "", *,
     if action not in ACTIONS:
         raise ValidationFailed([FieldError("action", "approval_unknown_action", {
             "action": str(action)[:20], "known": ", ".join(ACTIONS)}, {})])
+    if action == "reassign":  # an administrator's move of someone else's task
+        require(ctx, "approval.reassign")
     try:
         iid = uuid.UUID(str(instance_id))
     except ValueError:
         raise NotFound() from None
     comment = (comment or "").strip()[:2000]
     now = _now()
+    target = str(args.get("to_user") or args.get("user") or "").strip()
+    if action in ("transfer", "add", "reassign") and target:
+        await _active_user(ctx, target)
     try:
         async with tenant_scope(ctx):
             row = await store.instance_row(ctx, iid)
@@ -512,7 +537,8 @@ async def act(ctx: Context, instance_id: Any, action: str, comment: str = "", *,
                 "step": before.step, "status": [before.status, after.status],
                 "comment": comment[:500],
                 **({"to": args.get("to_user") or args.get("user")}
-                   if action in ("transfer", "add") else {})})
+                   if action in ("transfer", "add", "reassign") else {}),
+                **({"task": args.get("task")} if action == "reassign" else {})})
             await _publish(ctx, row, after, outcome.events)
             await _decided(ctx, row, before, after, comment, ctx.username or "")
     except ActionRefused as exc:

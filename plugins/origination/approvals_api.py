@@ -52,11 +52,13 @@ async def get_approval(ctx: CurrentContext, instance_id: FromPath[UUID]) -> dict
 
 
 @post("/approvals/{instance_id:uuid}/actions", tags=[TAG], status_code=200,
-      summary="Approve, reject, return, transfer, add an approver or resubmit", opt=SIGNED_IN)
+      summary="Approve, reject, return, transfer, add an approver, resubmit or reassign",
+      opt=SIGNED_IN)
 async def act(ctx: CurrentContext, instance_id: FromPath[UUID],
               data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
-    """`{"action": "approve", "comment": "...", "version": 3, "to_user": "...",
-    "user": "...", "facts": {...}}`; `version` (optional) refuses a stale view (409)."""
+    """`{"action": "approve", "comment": "...", "version": 3, "to_user": "...", "task": "...",
+    "user": "...", "facts": {...}}`; `version` (optional) refuses a stale view (409).
+    `reassign` (permission approval.reassign) moves the open `task` to `to_user`."""
     extra = {k: data[k] for k in ("to_user", "user", "facts", "task") if k in data}
     version = data.get("version")
     return await approvals.act(ctx, instance_id, str(data.get("action") or ""),

@@ -32,6 +32,8 @@ def approvals_permissions(register: Any) -> None:
     register(Permission("workflow.read", "查看审批流程与全部审批", "View approval workflows and "
                                                          "all approvals"))
     register(Permission("workflow.manage", "维护审批流程", "Manage approval workflows"))
+    register(Permission("approval.reassign", "重新分配他人的审批任务",
+                        "Reassign other people's approval tasks"))
 
 
 @hookimpl(specname="register_role_grants")
@@ -40,7 +42,9 @@ def approvals_role_grants(register: Any) -> None:
 
     for role in ("risk_reviewer", "branch_manager", "compliance"):
         register(RoleGrant(role, ("workflow.read",)))
-    register(RoleGrant("general_manager", ("workflow.read", "workflow.manage")))
+    register(RoleGrant("branch_manager", ("approval.reassign",)))
+    register(RoleGrant("general_manager", ("workflow.read", "workflow.manage",
+                                           "approval.reassign")))
 
 
 @hookimpl(specname="register_jobs")

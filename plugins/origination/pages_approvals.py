@@ -45,7 +45,8 @@ KINDS = {"task": N_("To approve"), "escalation": N_("Escalated to you"),
          "resubmit": N_("Returned to you")}
 ACTION_DONE = {"approve": N_("Approved."), "reject": N_("Rejected."),
                "return": N_("Returned to the submitter."), "transfer": N_("Transferred."),
-               "add": N_("Approver added."), "resubmit": N_("Resubmitted.")}
+               "add": N_("Approver added."), "resubmit": N_("Resubmitted."),
+               "reassign": N_("Task reassigned.")}
 FILTER_KEYS = ("subject", "amount_min", "amount_max", "product", "from", "to", "overdue")
 
 
@@ -207,6 +208,7 @@ async def _detail(request: Request[Any, Any, Any], ctx: Context, instance_id: st
                   step_text=step.name(lang) if step else "", mode=step.mode if step else "",
                   pending=pending, facts=_facts(dict(inst.facts), labels, lang),
                   may_act=bool(d["eligible"]), can_resubmit=d["can_resubmit"],
+                  may_reassign=ctx.access.can("approval.reassign") and bool(pending),
                   items=d["timeline"], error=error, values=values or {},
                   svg=Markup(render_svg(d["version"].definition, lang)),
                   workflow=d["version"], notice=_(ACTION_DONE[request.query_params["done"]])
@@ -224,13 +226,15 @@ async def act_page(request: Request[Any, Any, Any], ctx: CurrentContext,
                    instance_id: FromPath[str]) -> Response[Any]:
     form = await request.form()
     values = {k: str(form.get(k) or "").strip()[:2000] for k in
-              ("action", "comment", "version", "to_user")}
+              ("action", "comment", "version", "to_user", "task")}
     version = int(values["version"]) if values["version"].isdigit() else None
     extra = {}
-    if values["action"] == "transfer":
+    if values["action"] in ("transfer", "reassign"):
         extra["to_user"] = values["to_user"]
     elif values["action"] == "add":
         extra["user"] = values["to_user"]
+    if values["action"] == "reassign":
+        extra["task"] = values["task"]
     try:
         await approvals.act(ctx, instance_id, values["action"], values["comment"],
                             expected_version=version, **extra)

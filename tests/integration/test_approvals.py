@@ -184,6 +184,10 @@ async def test_transfer_and_add_an_approver(new_tenant: Any) -> None:
     a = await env.start("50000")
     with pytest.raises(ValidationFailed):
         await approvals.act(env["reviewer"], a["id"], "transfer", "出差")
+    with pytest.raises(ValidationFailed) as ghost:  # nobody by that name: the task stays
+        await approvals.act(env["reviewer"], a["id"], "transfer", "出差", to_user="ghost")
+    assert ghost.value.errors[0].message("zh-CN") == "用户“ghost”不存在或已停用"
+    assert a["id"] in await inbox_ids(env["reviewer"])
     await approvals.act(env["reviewer"], a["id"], "transfer", "出差，请代审", to_user="reviewer2")
     assert a["id"] not in await inbox_ids(env["reviewer"])
     assert a["id"] in await inbox_ids(env["reviewer2"])

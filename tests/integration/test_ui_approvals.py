@@ -178,3 +178,38 @@ async def test_workflow_editor(new_tenant: Any, client: Any) -> None:
     assert "第 2 版" in r.text and "时限 12h" in r.text
     started = await env.start("200000")  # priority 50 beats the demo's 100
     assert started["workflow"] == "quick" and started["workflow_version"] == 2
+
+
+async def test_a_manager_reassigns_a_task_of_someone_away(new_tenant: Any, client: Any) -> None:
+    env = await setup(new_tenant)
+    a = await env.start("50000")  # the risk reviewers' step, held by the role
+    slug = env.system.tenant.slug
+    csrf = await sign_in(client, slug, "manager")
+    r = await client.get(f"/approvals/{a['id']}")
+    assert r.status_code == 200 and 'id="reassign-form"' in r.text
+    task = re.search(r'<select id="r-task" name="task"><option value="([^"]+)"', r.text).group(1)
+    version = re.search(r'name="version" value="(\d+)"', r.text).group(1)
+    form = {"_csrf": csrf, "action": "reassign", "task": task, "version": version,
+            "to_user": "ghost", "comment": "休假"}
+    r = await client.post(f"/approvals/{a['id']}/act", data=form)
+    assert r.status_code == 422 and "用户“ghost”不存在或已停用" in r.text
+    r = await client.post(f"/approvals/{a['id']}/act", data={**form, "to_user": "officer"})
+    assert r.status_code == 422 and "创建或提交了此申请" in r.text  # maker-checker
+    r = await client.post(f"/approvals/{a['id']}/act", data={**form, "to_user": "reviewer2",
+                                                             "comment": ""})
+    assert r.status_code == 422
+    r = await client.post(f"/approvals/{a['id']}/act", data={**form, "to_user": "reviewer2"})
+    assert r.status_code == 303, r.text
+    r = await client.get(f"/approvals/{a['id']}")
+    assert "管理员转办" in r.text and "休假" in r.text and ">用户reviewer2</span>" in r.text
+    async with (other := other_client(client)):
+        await sign_in(other, slug, "reviewer")
+        assert a["id"] not in (await other.get("/approvals")).text
+    async with (other := other_client(client)):
+        await sign_in(other, slug, "reviewer2")
+        assert a["id"] in (await other.get("/approvals")).text
+    async with (other := other_client(client)):
+        clerk_csrf = await sign_in(other, slug, "clerk")
+        r = await other.post(f"/approvals/{a['id']}/act", data={
+            **form, "_csrf": clerk_csrf, "to_user": "reviewer"})
+        assert r.status_code in (403, 404)  # no approval.reassign: not theirs to move
