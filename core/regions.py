@@ -37,3 +37,11 @@ SHANXI: dict[str, str] = {
 def region_name(code: str) -> str:
     """A readable name for a code: the known county or city, else the province."""
     return SHANXI.get(code) or SHANXI.get(code[:4] + "00") or PROVINCES.get(code[:2], code)
+
+
+def region_label(code: str) -> str:
+    """What a page shows for a region: `太原市小店区 (140105)`, or the code alone when no
+    name is known."""
+    name = region_name(code)
+    return f"{name} ({code})" if name != code else code
+

@@ -27,6 +27,7 @@ from markupsafe import Markup
 from core.admin import list_roles
 from core.errors import XindaiError
 from core.identity import user_names
+from core.regions import region_label
 from core.tenancy import Context
 from core.web.context import CurrentContext
 from core.web.ui.i18n import N_, gettext_for
@@ -173,6 +174,8 @@ def _facts(facts: dict[str, Any], labels: dict[str, dict[str, str]], lang: str
                 v = f"{Decimal(str(v)):,.2f}"
             except InvalidOperation:
                 pass
+        elif k == "region" and v:
+            v = region_label(str(v))
         out.append((label, v))
     return out
 

@@ -353,3 +353,23 @@ async def test_start_refusals(new_tenant: Any) -> None:
     with pytest.raises(ValidationFailed):
         await approvals.save_workflow(env.system, {**DEMO_WORKFLOW, "subject": SUBJECT,
                                                    "steps": DEMO_WORKFLOW["steps"][:1]})
+
+
+async def test_an_existing_tenant_gets_a_new_grant_by_enabling_the_plugin_again(
+        new_tenant: Any) -> None:
+    """A tenant from before approval.reassign existed: its branch managers lack it until
+    the operator re-runs the plugin's grants (docs/operator-guide.md)."""
+    from core import admin
+    from core.tenancy import get_tenant, set_plugin_enabled
+
+    env = await setup(new_tenant)
+    system = env.system
+    role = {r["name"]: r for r in await admin.list_roles(system)}["branch_manager"]
+    older = sorted(set(role["permissions"]) - {"approval.reassign"})
+    await admin.save_role(system, "branch_manager", role["label_zh"], role["label_en"], older,
+                          role["scope"])
+    assert not (await as_user(system.tenant, "manager")).access.can("approval.reassign")
+    await set_plugin_enabled(system.tenant.slug, "origination", True)
+    after = {r["name"]: r for r in await admin.list_roles(system)}["branch_manager"]
+    assert set(after["permissions"]) == set(older) | {"approval.reassign"}
+    assert set((await get_tenant(system.tenant.slug)).plugins) == set(system.tenant.plugins)

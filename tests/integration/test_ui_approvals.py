@@ -182,11 +182,12 @@ async def test_workflow_editor(new_tenant: Any, client: Any) -> None:
 
 async def test_a_manager_reassigns_a_task_of_someone_away(new_tenant: Any, client: Any) -> None:
     env = await setup(new_tenant)
-    a = await env.start("50000")  # the risk reviewers' step, held by the role
+    a = await env.start("50000", facts={"region": "140105"})  # held by the reviewers' role
     slug = env.system.tenant.slug
     csrf = await sign_in(client, slug, "manager")
     r = await client.get(f"/approvals/{a['id']}")
     assert r.status_code == 200 and 'id="reassign-form"' in r.text
+    assert "太原市小店区 (140105)" in r.text  # the region by name
     task = re.search(r'<select id="r-task" name="task"><option value="([^"]+)"', r.text).group(1)
     version = re.search(r'name="version" value="(\d+)"', r.text).group(1)
     form = {"_csrf": csrf, "action": "reassign", "task": task, "version": version,

@@ -75,10 +75,9 @@ def display(f: FieldDef, value: Any, lang: str, tz: str, masked: bool = False) -
     if f.type == FieldType.percent:
         return f"{value}%"
     if f.type == FieldType.region:
-        from core.regions import region_name
+        from core.regions import region_label
 
-        name = region_name(str(value))
-        return f"{name} ({value})" if name != value else str(value)
+        return region_label(str(value))
     if f.type == FieldType.datetime:
         from core.web.ui.render import local_time
 
