@@ -44,4 +44,3 @@ def region_label(code: str) -> str:
     name is known."""
     name = region_name(code)
     return f"{name} ({code})" if name != code else code
-

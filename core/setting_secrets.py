@@ -16,7 +16,6 @@ like the personal data an export already holds in clear.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from core.crypto import tenant_keys
@@ -55,7 +54,7 @@ async def seal(ctx: Context, settings: dict[str, Any]) -> dict[str, Any]:
     from core.kernel import kernel
 
     keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
-    return {**settings, **{k: {SEALED: keys.encrypt(ENTITY, k, _row(ctx), v)}
+    return {**settings, **{k: {SEALED: keys.encrypt(ENTITY, k, ctx.tenant_id, v)}
                            for k, v in plain.items()}}
 
 
@@ -67,7 +66,7 @@ async def reveal(ctx: Context, key: str) -> str:
     from core.kernel import kernel
 
     keys = await tenant_keys(kernel().master_key, ctx.tenant_id)
-    return keys.decrypt(ENTITY, key, _row(ctx), value[SEALED])
+    return keys.decrypt(ENTITY, key, ctx.tenant_id, value[SEALED])
 
 
 async def revealed(ctx: Context) -> dict[str, Any]:
@@ -98,7 +97,3 @@ async def set_secret(slug: str, key: str, value: str) -> None:
         await Tenant.update({Tenant.settings: settings}).where(Tenant.id == tenant.id).run()
         await audit.append(ctx, "tenant.setting.secret", "tenant_setting", key,
                            {"secret_changed": [None, True]})
-
-
-def _row(ctx: Context) -> uuid.UUID:
-    return ctx.tenant_id

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,7 +32,7 @@ from core.regions import region_label
 from core.tenancy import Context
 from core.web.context import CurrentContext
 from core.web.ui.i18n import N_, gettext_for
-from core.web.ui.render import render
+from core.web.ui.render import money, render
 from plugins.origination import approvals
 from plugins.origination.diagram import render_svg
 
@@ -51,8 +52,26 @@ ACTION_DONE = {"approve": N_("Approved."), "reject": N_("Rejected."),
 FILTER_KEYS = ("subject", "amount_min", "amount_max", "product", "from", "to", "overdue")
 
 
-def money(fen: int | None) -> str:
-    return "" if fen is None else f"{Decimal(fen) / 100:,.2f}"
+# The menu badge is fetched on every page of every signed-in user: its counts are kept per
+# user for a short while (per process) rather than computing the whole inbox each time.
+# The inbox page refreshes them and the user's own decisions drop them.
+BADGE_SECONDS = 30.0
+_badges: dict[tuple[str, str], tuple[float, dict[str, int]]] = {}
+
+
+def _badge_key(ctx: Context) -> tuple[str, str]:
+    return str(ctx.tenant_id), ctx.username or ""
+
+
+def _remember_counts(ctx: Context, counts: dict[str, int] | None) -> None:
+    if counts is None:
+        _badges.pop(_badge_key(ctx), None)
+    else:
+        _badges[_badge_key(ctx)] = (monotonic() + BADGE_SECONDS, counts)
+
+
+def _yuan(fen: int | None) -> str:
+    return "" if fen is None else money(Decimal(fen) / 100)
 
 
 def _fen(raw: str) -> int | None:
@@ -101,7 +120,7 @@ def _rows(rows: list[dict[str, Any]], lang: str, now: datetime,
                                             r.get("submitted_by") or ""),
              "step_text": (r["step_name"] or {}).get(key) or r["step"] or "",
              "subject_text": approvals.subject_label(r["subject"], lang),
-             "amount_text": money(r["amount"]), "kind_text": _(KINDS.get(r["kind"], r["kind"])),
+             "amount_text": _yuan(r["amount"]), "kind_text": _(KINDS.get(r["kind"], r["kind"])),
              "status_text": _(STATUS.get(r["status"], r["status"])),
              "overdue": bool(r["due_at"] and r["due_at"] <= now),
              "due_soon": bool(r["due_at"] and now < r["due_at"] <= now + approvals.DUE_SOON)}
@@ -115,6 +134,7 @@ async def inbox_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Re
     values, flt, errors = parse_filter(request.query_params, ctx)
     now = datetime.now(ZoneInfo("UTC"))
     box = await approvals.inbox(ctx, flt if not errors else None, now)
+    _remember_counts(ctx, box["counts"])
     done_rows = await approvals.done_by(ctx) if tab == "done" else []
     names = await user_names(ctx, usernames=[r.get("submitted_by") or ""
                                              for r in box["items"] + done_rows])
@@ -131,7 +151,12 @@ async def inbox_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Re
 @get("/approvals/badge", opt=SIGNED_IN, **UI)
 async def badge_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Response[Any]:
     """The menu entry's count (htmx fragment): pending approvals, red when one is overdue."""
-    counts = (await approvals.inbox(ctx))["counts"]
+    cached = _badges.get(_badge_key(ctx))
+    if cached and cached[0] > monotonic():
+        counts = cached[1]
+    else:
+        counts = (await approvals.inbox(ctx))["counts"]
+        _remember_counts(ctx, counts)
     return render(request, "origination/approvals/_badge.html", counts=counts)
 
 
@@ -147,6 +172,7 @@ async def bulk_page(request: Request[Any, Any, Any], ctx: CurrentContext) -> Res
         error = _("Tick at least one approval.")
     else:
         error = ""
+        _remember_counts(ctx, None)
         try:
             results = await approvals.bulk(ctx, ids, action, comment)
         except XindaiError as exc:
@@ -170,10 +196,7 @@ def _facts(facts: dict[str, Any], labels: dict[str, dict[str, str]], lang: str
     for k, v in facts.items():
         label = (labels.get(k) or {}).get(key, k)
         if k == "amount":
-            try:
-                v = f"{Decimal(str(v)):,.2f}"
-            except InvalidOperation:
-                pass
+            v = money(v)
         elif k == "region" and v:
             v = region_label(str(v))
         out.append((label, v))
@@ -191,8 +214,9 @@ async def _detail(request: Request[Any, Any, Any], ctx: Context, instance_id: st
     _ = gettext_for(lang)
     step = inst.current_step()
     tasks = inst.pending()
+    submitter = row.get("submitted_by") or ""
     people = await user_names(ctx, usernames=[t.assignee.user or "" for t in tasks]
-                              + [t.transferred_from or "" for t in tasks])
+                              + [t.transferred_from or "" for t in tasks] + [submitter])
     roles = {r["name"]: r["label_en"] if lang == "en" else r["label_zh"]
              for r in await list_roles(ctx)}
     pending = [{"id": t.id, "who": _("Role: %(name)s", name=roles.get(str(t.assignee.role),
@@ -201,10 +225,8 @@ async def _detail(request: Request[Any, Any, Any], ctx: Context, instance_id: st
                 "added": bool(t.added_by),
                 "transferred_from": people.get(t.transferred_from or "", t.transferred_from)}
                for t in tasks]
-    submitter = row.get("submitted_by") or ""
-    submitted_by = (await user_names(ctx, usernames=[submitter])).get(submitter, submitter)
     return render(request, "origination/approvals/detail.html", status=status, row=row,
-                  submitted_by=submitted_by,
+                  submitted_by=people.get(submitter, submitter),
                   inst=inst, title=(row["title"] or {}).get(key) or row["subject_id"],
                   subject_text=approvals.subject_label(row["subject"], lang),
                   status_text=_(STATUS.get(inst.status, inst.status)),
@@ -238,6 +260,7 @@ async def act_page(request: Request[Any, Any, Any], ctx: CurrentContext,
         extra["user"] = values["to_user"]
     if values["action"] == "reassign":
         extra["task"] = values["task"]
+    _remember_counts(ctx, None)
     try:
         await approvals.act(ctx, instance_id, values["action"], values["comment"],
                             expected_version=version, **extra)

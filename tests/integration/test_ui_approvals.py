@@ -214,3 +214,22 @@ async def test_a_manager_reassigns_a_task_of_someone_away(new_tenant: Any, clien
         r = await other.post(f"/approvals/{a['id']}/act", data={
             **form, "_csrf": clerk_csrf, "to_user": "reviewer"})
         assert r.status_code in (403, 404)  # no approval.reassign: not theirs to move
+
+
+async def test_the_menu_badge_is_kept_briefly_and_refreshed_by_the_inbox(
+        new_tenant: Any, client: Any) -> None:
+    """The badge is on every page: it is not the whole inbox computed each time."""
+    env = await setup(new_tenant)
+    await env.start("50000")
+    await sign_in(client, env.system.tenant.slug, "reviewer")
+
+    async def badge() -> str:
+        r = await client.get("/approvals/badge", headers={"HX-Request": "true"})
+        m = re.search(r'id="approvals-badge"[^>]*>(\d+)<', r.text)
+        return m.group(1) if m else ""
+
+    assert await badge() == "1"
+    await env.start("60000")  # arrives while the count is kept
+    assert await badge() == "1"
+    await client.get("/approvals")  # the inbox has the fresh count
+    assert await badge() == "2"
